@@ -1,0 +1,178 @@
+"""What a helpdesk and a tracker must offer the engine, and the records they speak in.
+
+The engine never sees zenpy or python-redmine objects: each connector maps its product's
+objects onto these plain records, so the engine, the mappings and the tests share one vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+class ConnectorError(Exception):
+    """A request to a product failed. `retryable` says whether trying later can help."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class NotFound(ConnectorError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False, status=404)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    subject: str
+    description: str  # the ticket's first comment, as Zendesk keeps it
+    status: str  # new, open, pending, hold, solved, closed, deleted
+    type: str | None  # question, incident, problem, task
+    priority: str | None  # low, normal, high, urgent
+    tags: tuple[str, ...]
+    organization_id: int | None
+    requester_id: int | None
+    assignee_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None = None
+    custom_fields: dict[int, Any] = field(default_factory=dict)
+    url: str = ""  # the agent-facing link
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    tickets: list[Ticket]
+    cursor: str | None  # where the next poll continues
+    end_of_stream: bool
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """One ticket update: at most one comment (Zendesk's own rule), fields and tags ride along."""
+
+    comment: str | None = None
+    public: bool = False
+    status: str | None = None
+    custom_fields: dict[int, Any] = field(default_factory=dict)
+    add_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author_id: int | None
+    body: str
+    public: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Issue:
+    id: int
+    project: str  # project identifier
+    tracker: str
+    status: str
+    priority: str
+    subject: str
+    description: str
+    created_on: datetime
+    updated_on: datetime
+    parent_id: int | None = None
+    estimated_hours: Decimal | None = None
+    due_date: date | None = None
+    closed_on: datetime | None = None
+    custom_fields: dict[int, str] = field(default_factory=dict)
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class NewIssue:
+    project: str
+    subject: str
+    description: str
+    tracker: str | None
+    priority: str | None
+    estimated_hours: Decimal | None
+    custom_fields: dict[int, str]
+
+
+@dataclass(frozen=True)
+class TimeEntry:
+    id: int
+    project: str
+    issue_id: int | None
+    user: str
+    user_id: int | None
+    activity: str
+    hours: Decimal
+    spent_on: date
+    comments: str
+    created_on: datetime
+    updated_on: datetime
+    custom_fields: dict[int, str] = field(default_factory=dict)
+
+
+class Helpdesk(Protocol):
+    def ticket_pages(self, *, cursor: str | None, start_time: datetime) -> Iterator[TicketPage]:
+        """Incremental export: pages of changed tickets, oldest first, each with its cursor."""
+        ...
+
+    def get_ticket(self, ticket_id: int) -> Ticket: ...
+
+    def comments(self, ticket_id: int) -> list[Comment]: ...
+
+    def update_ticket(self, ticket_id: int, update: TicketUpdate) -> None: ...
+
+    def ticket_url(self, ticket_id: int) -> str: ...
+
+    def field_ids(self) -> set[int]: ...
+
+    def whoami(self) -> str: ...
+
+
+class Tracker(Protocol):
+    def issue_pages(
+        self, *, projects: list[str], updated_since: datetime | None
+    ) -> Iterator[list[Issue]]:
+        """Issues updated since a moment (all when None), oldest update first, a page at a time."""
+        ...
+
+    def get_issue(self, issue_id: int) -> Issue: ...
+
+    def find_issues_by_field(self, field_id: int, value: str) -> list[Issue]: ...
+
+    def create_issue(self, new: NewIssue) -> Issue: ...
+
+    def update_issue(
+        self,
+        issue_id: int,
+        *,
+        status: str | None = None,
+        notes: str | None = None,
+        custom_fields: dict[int, str] | None = None,
+    ) -> None: ...
+
+    def time_entry_pages(
+        self, *, projects: list[str], since: date | None = None, until: date | None = None
+    ) -> Iterator[list[TimeEntry]]:
+        """Time entries newest first (by creation), a page at a time; stop iterating to stop
+        fetching. Redmine 5.0 has no updated_on filter on time entries: edits and deletions
+        are found only by re-reading a period (`since`..`until`, by spent_on)."""
+        ...
+
+    def issue_url(self, issue_id: int) -> str: ...
+
+    def whoami(self) -> str: ...
+
+    def issue_field_exists(self, field_id: int) -> bool: ...
+
+    def projects(self) -> set[str]: ...
+
+    def statuses(self) -> dict[str, bool]: ...

@@ -1,0 +1,218 @@
+"""Zendesk, through zenpy: the incremental ticket export in, ticket updates out.
+
+zenpy builds `https://{subdomain}.{domain}` URLs. For any other base URL (a local emulator,
+a proxy) it reads ZENPY_FORCE_SCHEME / ZENPY_FORCE_NETLOC at request time, so those are set
+from the configured URL; against the real Zendesk the URL is `https://NAME.zendesk.com` and
+nothing is forced.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Comment as ZComment
+from zenpy.lib.api_objects import Ticket as ZTicket
+from zenpy.lib.exception import (
+    APIException,
+    RatelimitBudgetExceeded,
+    RecordNotFoundException,
+    ZenpyException,
+)
+
+from connectors.base import Comment, ConnectorError, NotFound, Ticket, TicketPage, TicketUpdate
+from connectors.http import make_session
+
+T = TypeVar("T")
+EXPORT_PAGE = 1000  # the export's maximum page size
+
+
+class ZendeskConnector:
+    def __init__(
+        self,
+        url: str,
+        email: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        ratelimit_budget: float = 120.0,
+        page_size: int = EXPORT_PAGE,
+    ) -> None:
+        self.url = url.rstrip("/")
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        if host.endswith(".zendesk.com") and parts.scheme == "https" and not parts.port:
+            subdomain, domain = host.split(".", 1)
+        else:
+            # Not a zendesk.com account: point zenpy at the URL as it is.
+            os.environ["ZENPY_FORCE_SCHEME"] = parts.scheme
+            os.environ["ZENPY_FORCE_NETLOC"] = parts.netloc
+            subdomain, domain = "local", "invalid"
+        self.page_size = page_size
+        self.api = Zenpy(
+            subdomain=subdomain,
+            domain=domain,
+            email=email,
+            token=token,
+            session=make_session(timeout=timeout, retry_after_cap=ratelimit_budget),
+            timeout=timeout,
+            ratelimit_budget=ratelimit_budget,
+        )
+
+    # ---------------------------------------------------------------- reads
+    def ticket_pages(self, *, cursor: str | None, start_time: datetime) -> Iterator[TicketPage]:
+        """One export page per request; the caller stores each page's cursor with its data."""
+        start = int(start_time.timestamp())
+        while True:
+            if cursor:
+                gen = self._call(
+                    lambda c=cursor: self.api.tickets.incremental(cursor=c, per_page=self.page_size)
+                )
+            else:
+                gen = self._call(
+                    lambda: self.api.tickets.incremental(
+                        start_time=start, per_page=self.page_size
+                    )
+                )
+            # zenpy reads the first page eagerly; iterating further would fetch the next page
+            # behind our back, before this one's cursor is stored. So read this page only.
+            raw = gen._response_json
+            tickets = [self._ticket(t) for t in raw.get("tickets", [])]
+            cursor = raw.get("after_cursor") or cursor
+            end = bool(raw.get("end_of_stream"))
+            yield TicketPage(tickets=tickets, cursor=cursor, end_of_stream=end)
+            if end or not tickets:
+                return
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        raw = self._call(
+            lambda: self.api._get(
+                f"{self._api_url()}/tickets/{ticket_id}.json", raw_response=True
+            ).json()
+        )
+        return self._ticket(raw["ticket"])
+
+    def comments(self, ticket_id: int) -> list[Comment]:
+        out: list[Comment] = []
+        for c in self._call(lambda: list(self.api.tickets.comments(ticket=ticket_id))):
+            out.append(
+                Comment(
+                    id=int(c.id),
+                    author_id=c.author_id,
+                    body=c.body or "",
+                    public=bool(c.public),
+                    created_at=_time(c.created_at),
+                )
+            )
+        return out
+
+    def whoami(self) -> str:
+        me = self._call(lambda: self.api.users.me())
+        if not getattr(me, "id", None):
+            raise ConnectorError(
+                "Zendesk: credentials were not accepted (anonymous user)",
+                retryable=False,
+                status=401,
+            )
+        return f"{me.email} (id {me.id}, role {me.role})"
+
+    def field_ids(self) -> set[int]:
+        return {int(f.id) for f in self._call(lambda: list(self.api.ticket_fields()))}
+
+    def ticket_url(self, ticket_id: int) -> str:
+        return f"{self.url}/agent/tickets/{ticket_id}"
+
+    # ---------------------------------------------------------------- writes
+    def update_ticket(self, ticket_id: int, update: TicketUpdate) -> None:
+        # A fresh zenpy object carries only what we set: no stale copy of other fields.
+        t = ZTicket(id=ticket_id)
+        if update.comment:
+            t.comment = ZComment(body=update.comment, public=update.public)
+        if update.status:
+            t.status = update.status
+        if update.custom_fields:
+            t.custom_fields = [{"id": k, "value": v} for k, v in update.custom_fields.items()]
+        if update.add_tags:
+            # additional_tags adds without replacing what agents set meanwhile.
+            t.additional_tags = list(update.add_tags)
+        self._call(lambda: self.api.tickets.update(t))
+
+    # ---------------------------------------------------------------- plumbing
+    def _api_url(self) -> str:
+        return f"{self.url}/api/v2"
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except RecordNotFoundException:
+            raise NotFound("Zendesk: not found") from None
+        except RatelimitBudgetExceeded:
+            raise ConnectorError(
+                "Zendesk: rate limited longer than the configured budget",
+                retryable=True,
+                status=429,
+            ) from None
+        except APIException as e:
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            retryable = status is not None and (status == 429 or status >= 500)
+            raise ConnectorError(
+                f"Zendesk answered HTTP {status}: {_short(str(e))}",
+                retryable=retryable,
+                status=status,
+            ) from None
+        except requests.HTTPError as e:
+            status = e.response.status_code if e.response is not None else None
+            retryable = status is None or status == 429 or status >= 500
+            raise ConnectorError(
+                f"Zendesk answered HTTP {status} (not JSON: a proxy error page?)",
+                retryable=retryable,
+                status=status,
+            ) from None
+        except requests.RequestException as e:
+            raise ConnectorError(
+                f"Zendesk unreachable: {type(e).__name__}", retryable=True
+            ) from None
+        except ValueError as e:  # a 2xx with a body that isn't JSON (truncated, proxy page)
+            raise ConnectorError(
+                f"Zendesk sent an unreadable response: {_short(str(e))}", retryable=True
+            ) from None
+        except ZenpyException as e:
+            raise ConnectorError(
+                f"Zendesk client error: {_short(str(e))}", retryable=False
+            ) from None
+
+    def _ticket(self, x: dict[str, Any]) -> Ticket:
+        fields = {int(f["id"]): f.get("value") for f in x.get("custom_fields") or []}
+        return Ticket(
+            id=int(x["id"]),
+            subject=x.get("subject") or x.get("raw_subject") or "",
+            description=x.get("description") or "",
+            status=x.get("status") or "new",
+            type=x.get("type"),
+            priority=x.get("priority"),
+            tags=tuple(x.get("tags") or ()),
+            organization_id=x.get("organization_id"),
+            requester_id=x.get("requester_id"),
+            assignee_id=x.get("assignee_id"),
+            created_at=_time(x["created_at"]),
+            updated_at=_time(x["updated_at"]),
+            due_at=_time(x["due_at"]) if x.get("due_at") else None,
+            custom_fields=fields,
+            url=self.ticket_url(int(x["id"])),
+        )
+
+
+def _time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,87 @@
+"""`syncd check`: each thing the daemon relies on, checked once, saying what to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from connectors.base import ConnectorError
+from syncd import app
+from syncd.config import Config, ConfigError
+from syncd.messages import Messages
+
+
+def run_checks(config: Config, *, out: Callable[[str], None]) -> list[str]:
+    problems: list[str] = []
+
+    def ok(text: str) -> None:
+        out(f"  ok    {text}")
+
+    def bad(text: str) -> None:
+        problems.append(text)
+        out(f"  FAIL  {text}")
+
+    out(f"config {config.path}: {len(config.clients)} client(s)")
+    languages = {config.sync.language} | {c.language for c in config.clients if c.language}
+    for problem in Messages(config.templates_dir).check(languages):
+        bad(problem)
+    if not problems:
+        ok(f"templates in {config.templates_dir} ({', '.join(sorted(languages))})")
+    try:
+        zendesk, redmine = app.connectors(config)
+    except ConfigError as e:
+        bad(str(e))
+        return problems
+
+    out(f"zendesk {config.zendesk.url}")
+    try:
+        ok(f"signed in as {zendesk.whoami()}")
+        fields = zendesk.field_ids()
+        for key in ("issue_field_id", "hours_field_id", "estimate_field_id"):
+            value = getattr(config.zendesk, key)
+            if value is None:
+                continue
+            if value in fields:
+                ok(f"[zendesk] {key} = {value} exists")
+            else:
+                bad(f"[zendesk] {key} = {value}: no such ticket field (GET /api/v2/ticket_fields)")
+    except ConnectorError as e:
+        bad(f"zendesk: {e}")
+
+    out(f"redmine {config.redmine.url}")
+    try:
+        ok(f"signed in as {redmine.whoami()}")
+        exists = redmine.issue_field_exists(config.redmine.ticket_field_id)
+        fid = config.redmine.ticket_field_id
+        if exists is None:
+            ok(f"[redmine] ticket_field_id = {fid}: not checkable without admin rights")
+        elif exists:
+            ok(f"[redmine] ticket_field_id = {fid} is an issue custom field")
+        else:
+            bad(
+                f"[redmine] ticket_field_id = {fid}: no such issue custom field "
+                "(Administration → Custom fields; mark it 'Used as a filter')"
+            )
+        projects = redmine.projects()
+        for client in config.clients:
+            for project in client.redmine_projects:
+                if project in projects:
+                    ok(f"client {client.id}: project {project} visible")
+                else:
+                    bad(
+                        f"client {client.id}: project {project!r} not found or not visible "
+                        "to this API key"
+                    )
+        statuses = redmine.statuses()
+        wanted = [*config.redmine.done_statuses, config.redmine.reopen_status]
+        missing = [s for s in wanted if s.casefold() not in {n.casefold() for n in statuses}]
+        if missing:
+            bad(
+                f"[redmine] statuses not in Redmine: {', '.join(missing)} "
+                f"(known: {', '.join(statuses)})"
+            )
+        else:
+            ok(f"[redmine] statuses {', '.join(wanted)} exist")
+    except ConnectorError as e:
+        bad(f"redmine: {e}")
+    out("all checks passed" if not problems else f"{len(problems)} problem(s)")
+    return problems

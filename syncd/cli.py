@@ -1,0 +1,183 @@
+"""The `syncd` command. Thin: parse arguments, load the config, call the library, map outcomes
+to exit codes.
+
+Exit codes (also in the README):
+  0   done, nothing failed
+  1   done, but some items or a whole source failed (they are retried next cycle)
+  2   wrong arguments
+  69  `check` found a problem (service unreachable, field or project missing)
+  75  another syncd is running (EX_TEMPFAIL: try again later)
+  78  the configuration is broken (EX_CONFIG); the message names file, key and problem
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import structlog
+
+from syncd import app
+from syncd.config import Config, ConfigError, load_config
+from syncd.lock import Locked
+from syncd.logging import configure
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EXIT_UNAVAILABLE, EXIT_LOCKED, EXIT_CONFIG = 69, 75, 78
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="syncd",
+        description=(
+            "Zendesk tickets <-> Redmine issues: mirrors tagged tickets into issues, relays "
+            "progress and hours back, adopts links made by hand."
+        ),
+    )
+    p.add_argument(
+        "--config", "-c", default="syncd.toml", help="TOML config (default: %(default)s)"
+    )
+    p.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="log lines on stderr (default: JSON unless stderr is a terminal)",
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("sync", help="run one cycle (for cron)")
+    s.add_argument(
+        "--dry-run", action="store_true", help="print what would be written, write nothing"
+    )
+    r = sub.add_parser("run", help="daemon: a cycle every [sync] interval_minutes")
+    r.add_argument("--dry-run", action="store_true", help="one dry cycle, then exit")
+    a = sub.add_parser("adopt", help="re-read all issues and record links people made by hand")
+    a.add_argument("--dry-run", action="store_true", help="print what would be linked")
+    b = sub.add_parser(
+        "backfill", help="import history (tickets, issues, time entries) for reports"
+    )
+    b.add_argument("--since", required=True, type=_date, help="first day, e.g. 2025-01-01")
+    b.add_argument("--dry-run", action="store_true", help="read everything, keep nothing")
+    sub.add_parser("check", help="check config, credentials, fields, projects, statuses, templates")
+    st = sub.add_parser("status", help="last cycles, cursors, links, failures, unassigned tickets")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    d = sub.add_parser("demo", help="start a local demo studio (Zendesk emulator + Redmine)")
+    d.add_argument("--dir", default="var/demo", help="where the demo keeps its files")
+    return p
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date like 2025-01-31: {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    json_logs = {"auto": None, "json": True, "console": False}[args.log_format]
+    if args.command == "run" and args.log_format == "auto":
+        json_logs = True  # a daemon's log goes to a file or journald: one JSON object a line
+    configure(json=json_logs, level=args.log_level)
+    try:
+        if args.command == "demo":
+            from syncd.demo import run_demo
+
+            return run_demo(args)
+        config = load_config(args.config)
+        return COMMANDS[args.command](config, args)
+    except ConfigError as e:
+        print(f"syncd: config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Locked as e:
+        print(f"syncd: {e}", file=sys.stderr)
+        return EXIT_LOCKED
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
+
+
+def _cycle_exit(stats: app.Stats) -> int:
+    return EXIT_OK if stats.ok else EXIT_PARTIAL
+
+
+def cmd_sync(config: Config, args: argparse.Namespace) -> int:
+    stats = app.run_command(config, "sync", dry_run=args.dry_run, announce=_announce)
+    _summary(stats, dry_run=args.dry_run)
+    return _cycle_exit(stats)
+
+
+def cmd_adopt(config: Config, args: argparse.Namespace) -> int:
+    stats = app.run_command(
+        config, "adopt", dry_run=args.dry_run, announce=_announce, work=app.adopt
+    )
+    print(f"adopted {stats.adopted} link(s) from {stats.issues} issue(s) read")
+    return _cycle_exit(stats)
+
+
+def cmd_backfill(config: Config, args: argparse.Namespace) -> int:
+    stats = app.run_command(
+        config,
+        f"backfill --since {args.since}",
+        dry_run=args.dry_run,
+        announce=_announce,
+        work=app.backfill(args.since),
+    )
+    print(
+        f"backfill since {args.since}: {stats.tickets} tickets, {stats.issues} issues, "
+        f"{stats.time_entries} time entries, {stats.adopted} links adopted"
+    )
+    return _cycle_exit(stats)
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return cmd_sync(config, args)
+    from syncd.scheduler import run_daemon
+
+    return run_daemon(config)
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    from syncd.check import run_checks
+
+    problems = run_checks(config, out=_announce)
+    return EXIT_UNAVAILABLE if problems else EXIT_OK
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from syncd.status import collect_status, print_status
+
+    data = collect_status(config)
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        print_status(data)
+    return EXIT_OK
+
+
+def _summary(stats: app.Stats, *, dry_run: bool) -> None:
+    parts: dict[str, Any] = {k: v for k, v in vars(stats).items() if v}
+    prefix = "dry run, nothing written: " if dry_run else ""
+    print(prefix + (", ".join(f"{k}={v}" for k, v in parts.items()) or "nothing to do"))
+
+
+COMMANDS = {
+    "sync": cmd_sync,
+    "run": cmd_run,
+    "adopt": cmd_adopt,
+    "backfill": cmd_backfill,
+    "check": cmd_check,
+    "status": cmd_status,
+}
+
+log = structlog.get_logger("syncd.cli")
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The one place where syncd writes to other systems: journaled, verified, shown by --dry-run.
+
+Every effect has a key derived from the state that asks for it (`create_issue:123`,
+`reply_done:123:1`). Before the write, a `pending` row is committed; after it, `done`.
+A kill -9 between the two leaves `pending`: the next cycle derives the same key and, instead
+of writing again, first asks the other system whether the write landed (`verify`), using the
+marker that rode along in the same request (the issue's ticket field, a tag on the ticket).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from connectors.base import Issue
+from syncd.state import Store
+
+T = TypeVar("T")
+log = structlog.get_logger("syncd.effects")
+
+
+class Effects:
+    def __init__(
+        self, store: Store, *, dry_run: bool = False, announce: Callable[[str], None] | None = None
+    ) -> None:
+        self.store = store
+        self.dry_run = dry_run
+        self.announce = announce or (lambda _line: None)
+        self.performed: list[str] = []  # keys written (or, in a dry run, that would be)
+
+    def run(
+        self,
+        key: str,
+        kind: str,
+        *,
+        describe: str,
+        do: Callable[[], T],
+        verify: Callable[[], T | None],
+        placeholder: T | None = None,
+        ticket_id: int | None = None,
+        issue_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> T | None:
+        """Perform the effect once. Returns do()'s result, verify()'s on recovery, or None
+        when it was done in an earlier cycle (the caller's state already reflects it)."""
+        row = self.store.effect(key)
+        if row and row["status"] == "done":
+            return None
+        if self.dry_run:
+            self.announce(f"would {describe}")
+            self.performed.append(key)
+            return placeholder
+        if row and row["status"] == "pending":
+            # Interrupted after the pending row was committed: did the write land?
+            found = verify()
+            if found is not None and found is not False:
+                self.store.finish_effect(key, issue_id=_issue_id(found))
+                log.info("effect_recovered", key=key, kind=kind)
+                return found
+            log.info("effect_retrying", key=key, kind=kind)
+        self.store.begin_effect(
+            key,
+            kind,
+            ticket_id=ticket_id,
+            issue_id=issue_id,
+            detail=detail or {"describe": describe},
+        )
+        result = do()
+        self.store.finish_effect(key, issue_id=_issue_id(result))
+        self.performed.append(key)
+        log.info("effect_done", key=key, kind=kind, ticket=ticket_id, issue=issue_id)
+        self.announce(describe)
+        return result
+
+    def plain(self, describe: str, do: Callable[[], T], **event: Any) -> T | None:
+        """A write that is idempotent by nature (setting a field to a value): logged and
+        shown by --dry-run, but not journaled."""
+        if self.dry_run:
+            self.announce(f"would {describe}")
+            return None
+        result = do()
+        log.info("write_done", what=describe, **event)
+        self.announce(describe)
+        return result
+
+
+def _issue_id(result: object) -> int | None:
+    return result.id if isinstance(result, Issue) else None

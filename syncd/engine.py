@@ -1,0 +1,616 @@
+"""One sync cycle: Redmine issues (adoption, status relay), time entries, Zendesk tickets
+(issue creation, reopen), then hours back onto tickets.
+
+Effects are derived by comparing what a feed says with what the store already knows, never
+from "something changed": the daemon's own writes come back through the feeds (echoes) and
+find the store already agreeing with them, so they cause nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import structlog
+
+from connectors.base import (
+    ConnectorError,
+    Helpdesk,
+    Issue,
+    Ticket,
+    TicketUpdate,
+    TimeEntry,
+    Tracker,
+)
+from mappings.clients import client_for_organization, client_for_project
+from mappings.issues import new_issue
+from mappings.references import ticket_id_from_field, ticket_refs
+from mappings.statuses import FINAL_TICKET_STATUSES, is_done, needs_issue, ticket_reopened
+from syncd.config import Client, Config
+from syncd.effects import Effects
+from syncd.messages import Messages
+from syncd.state import Store, iso, parse_iso, utcnow
+
+log = structlog.get_logger("syncd.engine")
+
+ZENDESK_CURSOR = "zendesk_tickets"
+ISSUES_CURSOR = "redmine_issues"
+REREAD_CURSOR = "redmine_time_entries_reread"
+# Zendesk's export refuses a start_time within the last minute.
+EXPORT_LAG = timedelta(minutes=1, seconds=5)
+
+
+@dataclass
+class Stats:
+    tickets: int = 0
+    issues: int = 0
+    time_entries: int = 0
+    time_entries_deleted: int = 0
+    created: int = 0
+    adopted: int = 0
+    replies: int = 0
+    notes: int = 0
+    reopened: int = 0
+    hours_pushed: int = 0
+    failures: int = 0
+    sources_failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.sources_failed
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        helpdesk: Helpdesk,
+        tracker: Tracker,
+        effects: Effects,
+        *,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config, self.store = config, store
+        self.helpdesk, self.tracker, self.effects = helpdesk, tracker, effects
+        self.messages = Messages(config.templates_dir)
+        self.now = now
+        self.stats = Stats()
+        self._touched_issues: set[int] = set()
+
+    # ================================================================ the cycle
+    def cycle(self) -> Stats:
+        self.retry_failed_items()
+        self._source("redmine_issues", self.pull_issues)
+        self._source("redmine_time_entries", self.pull_time_entries)
+        self._source("zendesk_tickets", self.pull_tickets)
+        self._source("hours", self.push_hours)
+        return self.stats
+
+    def _source(self, name: str, step: Callable[[], None]) -> None:
+        # A failing source stops its own step only; its cursor stays where it was and nothing
+        # is deleted or closed because of it.
+        try:
+            step()
+        except ConnectorError as e:
+            self.stats.sources_failed.append(name)
+            log.error("source_failed", source=name, error=str(e), retryable=e.retryable)
+
+    # ================================================================ Redmine issues
+    def pull_issues(self, *, full: bool = False) -> None:
+        cursor = None if full else parse_iso(self.store.cursor(ISSUES_CURSOR))
+        since = (
+            cursor - timedelta(minutes=self.config.sync.issue_overlap_minutes) if cursor else None
+        )
+        for page in self.tracker.issue_pages(
+            projects=self.config.all_projects(), updated_since=since
+        ):
+            for issue in page:
+                self._item(f"issue:{issue.id}", lambda i=issue: self.handle_issue(i))
+            newest = max(i.updated_on for i in page)
+            with self.store.atomic():
+                if cursor is None or newest > cursor:
+                    cursor = newest
+                    self.store.set_cursor(ISSUES_CURSOR, iso(newest) or "")
+
+    def handle_issue(self, issue: Issue) -> None:
+        field_value = issue.custom_fields.get(self.config.redmine.ticket_field_id) or None
+        known = self.store.issue(issue.id)
+        if not known or known["updated_on"] != iso(issue.updated_on):
+            self.stats.issues += 1
+            with self.store.atomic():
+                self.store.save_issue(issue, field_value)
+        # Decided from the link's state, not from "it changed": a relay that failed last
+        # time is still owed when the issue comes back unchanged.
+        link = self.store.link_by_issue(issue.id)
+        if link is None:
+            self.adopt_issue(issue, field_value)
+        elif link["issue_status"] != issue.status:
+            self.relay_status(link, issue)
+
+    def adopt_issue(self, issue: Issue, field_value: str | None) -> None:
+        """Record a link a person made by hand: the ticket field, else a reference in the text."""
+        from_field = ticket_id_from_field(field_value)
+        candidates = (
+            [from_field]
+            if from_field
+            else ticket_refs([issue.subject, issue.description], self.config.sync.ticket_patterns)
+        )
+        for ticket_id in candidates:
+            other = self.store.link_by_ticket(ticket_id)
+            if other is None:
+                ticket = self.store.ticket(ticket_id)
+                client = client_for_project(issue.project, self.config.clients)
+                with self.store.atomic():
+                    self.store.add_link(
+                        ticket_id=ticket_id,
+                        issue_id=issue.id,
+                        client=client.id if client else (ticket or {}).get("client"),
+                        origin="adopted:field" if from_field else "adopted:text",
+                        issue_status=issue.status,
+                        ticket_status=(ticket or {}).get("status"),
+                    )
+                self.stats.adopted += 1
+                self._touched_issues.add(issue.id)
+                log.info(
+                    "link_adopted",
+                    ticket=ticket_id,
+                    issue=issue.id,
+                    origin="field" if from_field else "text",
+                )
+                return
+            if from_field:
+                # Two issues claim one ticket: never link twice, tell a person.
+                self.store.record_conflict(
+                    issue.id, ticket_id, f"ticket already linked to issue #{other['issue_id']}"
+                )
+                log.warning(
+                    "link_conflict",
+                    ticket=ticket_id,
+                    issue=issue.id,
+                    linked_issue=other["issue_id"],
+                )
+
+    def relay_status(self, link: dict, issue: Issue) -> None:
+        ticket_id, old = link["ticket_id"], link["issue_status"]
+        ticket = self.store.ticket(ticket_id)
+        if ticket and ticket["status"] in FINAL_TICKET_STATUSES:
+            log.info(
+                "status_not_relayed",
+                ticket=ticket_id,
+                issue=issue.id,
+                reason=f"ticket is {ticket['status']}",
+            )
+            self.store.update_link(ticket_id, issue_status=issue.status)
+            return
+        language = self._language(link.get("client"))
+        done_statuses = self.config.redmine.done_statuses
+        values = {
+            "issue_id": issue.id,
+            "issue_url": issue.url,
+            "status": issue.status,
+            "old_status": old or "—",
+            "subject": (ticket or {}).get("subject") or issue.subject,
+            "ticket_id": ticket_id,
+        }
+        if is_done(issue.status, done_statuses) and not is_done(old or "", done_statuses):
+            self.finish_ticket(link, issue, language, values)
+        else:
+            note = self.messages.render("status_note", language, **values)
+            self.effects.run(
+                f"status_note:{issue.id}:{iso(issue.updated_on)}",
+                "status_note",
+                describe=f"add internal note to ticket #{ticket_id}: {note}",
+                do=lambda: self.helpdesk.update_ticket(ticket_id, TicketUpdate(comment=note)),
+                verify=lambda: self._has_comment(ticket_id, note),
+                ticket_id=ticket_id,
+                issue_id=issue.id,
+            )
+            self.stats.notes += 1
+        with self.store.atomic():
+            self.store.update_link(ticket_id, issue_status=issue.status)
+
+    def finish_ticket(self, link: dict, issue: Issue, language: str, values: dict) -> None:
+        """The issue is done: tell the client (or note it) and solve the ticket, in one update."""
+        ticket_id = link["ticket_id"]
+        round_ = link["done_rounds"] + 1
+        marker = f"syncd_done_{issue.id}_{round_}"
+        if self.config.zendesk.notify_client:
+            update = TicketUpdate(
+                comment=self.messages.render("done", language, **values),
+                public=True,
+                status="solved",
+                add_tags=(marker,),
+            )
+            what = f"reply 'done' to the client on ticket #{ticket_id} and set it solved"
+        else:
+            update = TicketUpdate(
+                comment=self.messages.render("status_note", language, **values),
+                status="solved",
+                add_tags=(marker,),
+            )
+            what = f"note issue #{issue.id} done on ticket #{ticket_id} and set it solved"
+        self.effects.run(
+            f"reply_done:{ticket_id}:{round_}",
+            "reply_done",
+            describe=what,
+            do=lambda: self.helpdesk.update_ticket(ticket_id, update),
+            verify=lambda: self._has_tag(ticket_id, marker),
+            ticket_id=ticket_id,
+            issue_id=issue.id,
+        )
+        self.stats.replies += 1
+        with self.store.atomic():
+            self.store.update_link(ticket_id, done_rounds=round_, ticket_status="solved")
+
+    # ================================================================ time entries
+    def pull_time_entries(self) -> None:
+        """New entries: newest first until a known one (one request when idle). Edits and
+        deletions: Redmine can't list them, so a recent period is re-read now and then."""
+        for page in self.tracker.time_entry_pages(projects=self.config.all_projects()):
+            known = self.store.time_entry_ids(e.id for e in page)
+            with self.store.atomic():
+                self._save_entries(page)
+            if known:
+                break
+        last = parse_iso(self.store.cursor(REREAD_CURSOR))
+        if last is None or self.now() - last >= timedelta(
+            minutes=self.config.sync.reread_every_minutes
+        ):
+            today = self.now().date()
+            self.reread_time_entries(today - timedelta(days=self.config.sync.reread_days), today)
+
+    def reread_time_entries(self, since: date, until: date) -> None:
+        """Re-read a period in full; entries we hold that Redmine no longer lists are gone.
+        Deletion happens only after the whole period was read: a failure half way deletes
+        nothing."""
+        seen: dict[int, TimeEntry] = {}
+        for page in self.tracker.time_entry_pages(
+            projects=self.config.all_projects(), since=since, until=until
+        ):
+            seen.update((e.id, e) for e in page)
+        stored = self.store.time_entries_spent_between(since.isoformat(), until.isoformat())
+        gone = [row for row in stored if row["id"] not in seen]
+        with self.store.atomic():
+            self._save_entries(seen.values())
+            self.store.delete_time_entries(row["id"] for row in gone)
+            self.store.set_cursor(REREAD_CURSOR, iso(self.now()) or "")
+        for row in gone:
+            if row["issue_id"]:
+                self._touched_issues.add(row["issue_id"])
+            log.info(
+                "time_entry_deleted",
+                entry=row["id"],
+                issue=row["issue_id"],
+                hours=row["hours"],
+                spent_on=row["spent_on"],
+            )
+        self.stats.time_entries_deleted += len(gone)
+
+    def _save_entries(self, entries: Iterable[TimeEntry]) -> None:
+        for entry in entries:
+            if self.store.save_time_entry(entry):
+                self.stats.time_entries += 1
+                if entry.issue_id:
+                    self._touched_issues.add(entry.issue_id)
+
+    # ================================================================ Zendesk tickets
+    def pull_tickets(self) -> None:
+        cursor = self.store.cursor(ZENDESK_CURSOR)
+        start = self._first_start_time()
+        for page in self.helpdesk.ticket_pages(cursor=cursor, start_time=start):
+            for ticket in page.tickets:
+                self._item(f"ticket:{ticket.id}", lambda t=ticket: self.handle_ticket(t))
+            if page.cursor:
+                with self.store.atomic():
+                    self.store.set_cursor(ZENDESK_CURSOR, page.cursor)
+
+    def backfill_tickets(self, since: date) -> None:
+        """Import ticket history for the reports: store tickets, write nothing anywhere.
+        Uses its own pass over the export; the sync cursor is left alone."""
+        start = min(
+            datetime(since.year, since.month, since.day, tzinfo=self.now().tzinfo),
+            self.now() - EXPORT_LAG,
+        )
+        for page in self.helpdesk.ticket_pages(cursor=None, start_time=start):
+            with self.store.atomic():
+                for ticket in page.tickets:
+                    client = client_for_organization(ticket.organization_id, self.config.clients)
+                    self.store.save_ticket(
+                        ticket,
+                        client=client.id if client else None,
+                        wants_issue=self.config.zendesk.work_tag in ticket.tags,
+                    )
+                    self.stats.tickets += 1
+            if page.end_of_stream:
+                break
+
+    def _first_start_time(self) -> datetime:
+        since = self.config.sync.since
+        if since is not None:
+            start = datetime(since.year, since.month, since.day, tzinfo=self.now().tzinfo)
+        else:
+            start = self.now() - timedelta(days=30)
+        return min(start, self.now() - EXPORT_LAG)
+
+    def handle_ticket(self, ticket: Ticket) -> None:
+        self.stats.tickets += 1
+        client = client_for_organization(ticket.organization_id, self.config.clients)
+        tagged = self.config.zendesk.work_tag in ticket.tags
+        with self.store.atomic():
+            self.store.save_ticket(ticket, client=client.id if client else None, wants_issue=tagged)
+        link = self.store.link_by_ticket(ticket.id)
+        if link is None:
+            if client and needs_issue(ticket.tags, self.config.zendesk.work_tag, ticket.status):
+                self.create_issue(ticket, client)
+            elif tagged and not client:
+                log.warning(
+                    "ticket_unassigned", ticket=ticket.id, organization=ticket.organization_id
+                )
+            return
+        if ticket_reopened(link["ticket_status"], ticket.status):
+            self.reopen_issue(link, ticket)
+        if link["ticket_status"] != ticket.status:
+            with self.store.atomic():
+                self.store.update_link(ticket.id, ticket_status=ticket.status)
+
+    def create_issue(self, ticket: Ticket, client: Client) -> None:
+        cfg = self.config
+        new = new_issue(
+            ticket,
+            project=client.issue_project,
+            ticket_url=ticket.url,
+            ticket_field_id=cfg.redmine.ticket_field_id,
+            trackers=cfg.redmine.trackers,
+            default_tracker=cfg.redmine.default_tracker,
+            priorities=cfg.redmine.priorities,
+            estimate_field_id=cfg.zendesk.estimate_field_id,
+        )
+        issue = self.effects.run(
+            f"create_issue:{ticket.id}",
+            "create_issue",
+            describe=f"create a Redmine issue in {new.project} for ticket #{ticket.id}: "
+            f"{new.subject!r} ({new.tracker}, {new.priority or 'default priority'})",
+            do=lambda: self.tracker.create_issue(new),
+            verify=lambda: self._issue_for_ticket(ticket.id),
+            placeholder=_planned_issue(new, ticket),
+            ticket_id=ticket.id,
+        )
+        if issue is None:  # created in an earlier cycle that died before linking
+            issue = self._issue_for_ticket(ticket.id)
+            if issue is None:
+                raise ConnectorError(
+                    f"issue for ticket #{ticket.id} was created but is not found "
+                    "by its ticket field",
+                    retryable=True,
+                )
+        if not self.effects.dry_run:
+            with self.store.atomic():
+                self.store.save_issue(issue, str(ticket.id))
+                self.store.add_link(
+                    ticket_id=ticket.id,
+                    issue_id=issue.id,
+                    client=client.id,
+                    origin="created",
+                    issue_status=issue.status,
+                    ticket_status=ticket.status,
+                )
+            self.stats.created += 1
+            log.info("issue_created", ticket=ticket.id, issue=issue.id, project=issue.project)
+        self.announce_link(ticket, issue, client)
+
+    def announce_link(self, ticket: Ticket, issue: Issue, client: Client) -> None:
+        language = self._language(client.id)
+        values = {
+            "issue_id": issue.id,
+            "issue_url": issue.url,
+            "project": issue.project,
+            "subject": ticket.subject,
+            "ticket_id": ticket.id,
+        }
+        note = self.messages.render("linked_note", language, **values)
+        field_id = self.config.zendesk.issue_field_id
+        self.effects.run(
+            f"ticket_linked:{ticket.id}:{issue.id}",
+            "ticket_linked",
+            describe=f"write issue #{issue.id} into ticket #{ticket.id} (field {field_id}) "
+            "with an internal note",
+            do=lambda: self.helpdesk.update_ticket(
+                ticket.id, TicketUpdate(comment=note, custom_fields={field_id: str(issue.id)})
+            ),
+            verify=lambda: self._field_is(ticket.id, field_id, issue.id),
+            ticket_id=ticket.id,
+            issue_id=issue.id,
+        )
+        if not self.config.zendesk.notify_client:
+            return
+        estimate_line = ""
+        if issue.estimated_hours:
+            estimate_line = self.messages.render(
+                "estimate", language, estimate=_hours_text(issue.estimated_hours)
+            )
+            estimate_line = " " + estimate_line
+        marker = f"syncd_in_work_{issue.id}"
+        reply = self.messages.render("in_work", language, **values, estimate_line=estimate_line)
+        self.effects.run(
+            f"reply_in_work:{ticket.id}:{issue.id}",
+            "reply_in_work",
+            describe=f"reply 'in work' to the client on ticket #{ticket.id}",
+            do=lambda: self.helpdesk.update_ticket(
+                ticket.id, TicketUpdate(comment=reply, public=True, add_tags=(marker,))
+            ),
+            verify=lambda: self._has_tag(ticket.id, marker),
+            ticket_id=ticket.id,
+            issue_id=issue.id,
+        )
+        self.stats.replies += 1
+
+    def reopen_issue(self, link: dict, ticket: Ticket) -> None:
+        issue_row = self.store.issue(link["issue_id"])
+        if not issue_row or not is_done(issue_row["status"], self.config.redmine.done_statuses):
+            return  # the issue is still open: the work goes on where it is
+        status = self.config.redmine.reopen_status
+        note = self.messages.render(
+            "reopen_note",
+            self._language(link.get("client")),
+            ticket_id=ticket.id,
+            ticket_url=ticket.url,
+        )
+        issue_id = link["issue_id"]
+        self.effects.run(
+            f"reopen_issue:{ticket.id}:{link['done_rounds']}",
+            "reopen_issue",
+            describe=f"reopen issue #{issue_id} ({status}): ticket #{ticket.id} was reopened",
+            do=lambda: self.tracker.update_issue(issue_id, status=status, notes=note),
+            verify=lambda: (
+                not is_done(
+                    self.tracker.get_issue(issue_id).status, self.config.redmine.done_statuses
+                )
+                or None
+            ),
+            ticket_id=ticket.id,
+            issue_id=issue_id,
+        )
+        self.stats.reopened += 1
+        with self.store.atomic():
+            # Our own status change must not come back as a note on the ticket.
+            self.store.update_link(ticket.id, issue_status=status)
+            self.store.set_issue_status(issue_id, status)
+
+    # ================================================================ hours back
+    def push_hours(self) -> None:
+        tickets: set[int] = set()
+        for issue_id in self._touched_issues:
+            for candidate in [issue_id, *self.store.ancestors(issue_id)]:
+                link = self.store.link_by_issue(candidate)
+                if link:
+                    tickets.add(link["ticket_id"])
+        for ticket_id in sorted(tickets):
+            self._item(f"hours:{ticket_id}", lambda t=ticket_id: self.push_ticket_hours(t))
+
+    def push_ticket_hours(self, ticket_id: int) -> None:
+        link = self.store.link_by_ticket(ticket_id)
+        if link is None:
+            return
+        hours = self.store.hours_for_issues(self.store.issue_tree(link["issue_id"]))
+        text = _hours_text(hours)
+        if link["hours_pushed"] == text or (link["hours_pushed"] is None and hours == 0):
+            return
+        ticket = self.store.ticket(ticket_id)
+        if ticket and ticket["status"] in FINAL_TICKET_STATUSES:
+            return  # closed tickets can't be updated; the report still has the hours
+        field_id = self.config.zendesk.hours_field_id
+        self.effects.plain(
+            f"set hours on ticket #{ticket_id} to {text}",
+            lambda: self.helpdesk.update_ticket(
+                ticket_id, TicketUpdate(custom_fields={field_id: text})
+            ),
+            ticket=ticket_id,
+            hours=text,
+        )
+        with self.store.atomic():
+            self.store.update_link(ticket_id, hours_pushed=text)
+        self.stats.hours_pushed += 1
+
+    # ================================================================ failures and retries
+    def _item(self, item: str, work: Callable[[], None]) -> None:
+        """Run one item's work; a failure is recorded with its reason, and the cycle goes on."""
+        failure = self.store.failure(item)
+        if failure and not self._due(failure):
+            return
+        try:
+            work()
+        except ConnectorError as e:
+            self._record_failure(item, str(e), retryable=e.retryable)
+            return
+        if failure:
+            self.store.clear_failure(item)
+            log.info("item_recovered", item=item, attempts=failure["attempts"])
+
+    def _due(self, failure: dict) -> bool:
+        next_at = parse_iso(failure["next_at"])
+        return next_at is None or next_at <= self.now()
+
+    def _record_failure(self, item: str, reason: str, *, retryable: bool) -> None:
+        self.stats.failures += 1
+        old = self.store.failure(item)
+        attempts = (old["attempts"] if old else 0) + 1
+        if attempts >= self.config.sync.max_attempts or not retryable:
+            # Not blindly retried: it waits for a person (see `syncd status`). A non-retryable
+            # error still gets one slow retry a day, in case a person fixed the cause.
+            delay = timedelta(days=1)
+        else:
+            delay = min(timedelta(minutes=2**attempts), timedelta(hours=6))
+        self.store.record_failure(item, reason, self.now() + delay)
+        log.error(
+            "item_failed",
+            item=item,
+            reason=reason,
+            attempts=attempts,
+            retry_in_s=int(delay.total_seconds()),
+            retryable=retryable,
+        )
+
+    def retry_failed_items(self) -> None:
+        """Items whose feed moved on without them are fetched again when their time comes."""
+        for failure in self.store.failures():
+            kind, _, ident = failure["item"].partition(":")
+            if not self._due(failure) or not ident.isdigit():
+                continue
+            number = int(ident)
+            fetch: dict[str, Callable[[], None]] = {
+                "ticket": lambda n=number: self.handle_ticket(self.helpdesk.get_ticket(n)),
+                "issue": lambda n=number: self.handle_issue(self.tracker.get_issue(n)),
+                "hours": lambda n=number: self.push_ticket_hours(n),
+            }
+            if kind in fetch:
+                self._item(failure["item"], fetch[kind])
+
+    # ================================================================ helpers
+    def _issue_for_ticket(self, ticket_id: int) -> Issue | None:
+        found = self.tracker.find_issues_by_field(
+            self.config.redmine.ticket_field_id, str(ticket_id)
+        )
+        return min(found, key=lambda i: i.id) if found else None
+
+    def _has_tag(self, ticket_id: int, tag: str) -> bool | None:
+        return True if tag in self.helpdesk.get_ticket(ticket_id).tags else None
+
+    def _field_is(self, ticket_id: int, field_id: int, issue_id: int) -> bool | None:
+        value = self.helpdesk.get_ticket(ticket_id).custom_fields.get(field_id)
+        return True if str(value or "").strip() == str(issue_id) else None
+
+    def _has_comment(self, ticket_id: int, body: str) -> bool | None:
+        wanted = " ".join(body.split())
+        return (
+            True
+            if any(" ".join(c.body.split()) == wanted for c in self.helpdesk.comments(ticket_id))
+            else None
+        )
+
+    def _language(self, client_id: str | None) -> str:
+        client = self.config.client_by_id(client_id) if client_id else None
+        return client.language if client and client.language else self.config.sync.language
+
+
+def _hours_text(hours: Decimal) -> str:
+    return str(hours.quantize(Decimal("0.01")))
+
+
+def _planned_issue(new, ticket: Ticket) -> Issue:
+    """What --dry-run shows in place of an issue that does not exist yet."""
+    return Issue(
+        id=0,
+        project=new.project,
+        tracker=new.tracker or "",
+        status="(new)",
+        priority=new.priority or "",
+        subject=new.subject,
+        description="",
+        created_on=ticket.updated_at,
+        updated_on=ticket.updated_at,
+        estimated_hours=new.estimated_hours,
+        url="(new issue)",
+    )

@@ -1,0 +1,59 @@
+"""`syncd run`: APScheduler runs a sync cycle every [sync] interval_minutes.
+
+Each tick takes the same lock as `syncd sync`, so a manual or cron cycle and the daemon never
+overlap: whoever comes second skips its turn. A cycle that raises is logged and the daemon goes
+on; SIGTERM/SIGINT stop it between cycles.
+"""
+
+from __future__ import annotations
+
+import signal
+from datetime import datetime
+from types import FrameType
+
+import structlog
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from syncd import app
+from syncd.config import Config
+from syncd.lock import Locked
+
+log = structlog.get_logger("syncd.daemon")
+
+
+def _tick(config: Config) -> None:
+    try:
+        app.run_command(config, "run", dry_run=False, announce=lambda _line: None)
+    except Locked as e:
+        log.warning("cycle_skipped", reason=str(e))
+    except Exception as e:  # the daemon outlives a bad cycle; the next tick tries again
+        log.exception("cycle_crashed", error=repr(e))
+
+
+def run_daemon(config: Config) -> int:
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(
+        _tick,
+        "interval",
+        args=[config],
+        id="sync",
+        minutes=config.sync.interval_minutes,
+        next_run_time=datetime.now().astimezone(),
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=60,
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("daemon_stopping", signal=signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "daemon_started",
+        interval_minutes=config.sync.interval_minutes,
+        state=str(config.state_path),
+    )
+    scheduler.start()
+    return 0

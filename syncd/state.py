@@ -1,0 +1,438 @@
+"""The local state store: SQLite (WAL) through sqlite-utils.
+
+Everything the daemon knows lives here: the tickets, issues and time entries it has seen, the
+links between tickets and issues, the cursors of both feeds, the effect journal that makes
+writes to other systems idempotent, per-item failures waiting for retry, and a log of cycles.
+A cursor only moves inside the same transaction as the data it covers (`db.atomic()`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from connectors.base import Issue, Ticket, TimeEntry
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY, subject TEXT, status TEXT, type TEXT, priority TEXT,
+    tags TEXT, organization_id INTEGER, client TEXT, requester_id INTEGER,
+    assignee_id INTEGER, created_at TEXT, updated_at TEXT, due_at TEXT, url TEXT,
+    wants_issue INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS tickets_client ON tickets (client);
+CREATE TABLE IF NOT EXISTS issues (
+    id INTEGER PRIMARY KEY, project TEXT, tracker TEXT, status TEXT, priority TEXT,
+    subject TEXT, parent_id INTEGER, estimated_hours TEXT, due_date TEXT,
+    created_on TEXT, updated_on TEXT, closed_on TEXT, ticket_field TEXT, url TEXT);
+CREATE INDEX IF NOT EXISTS issues_parent ON issues (parent_id);
+CREATE TABLE IF NOT EXISTS links (
+    ticket_id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL UNIQUE, client TEXT,
+    origin TEXT NOT NULL, linked_at TEXT NOT NULL, issue_status TEXT, ticket_status TEXT,
+    done_rounds INTEGER NOT NULL DEFAULT 0, hours_pushed TEXT);
+CREATE TABLE IF NOT EXISTS time_entries (
+    id INTEGER PRIMARY KEY, project TEXT, issue_id INTEGER, user TEXT, user_id INTEGER,
+    activity TEXT, hours TEXT NOT NULL, spent_on TEXT NOT NULL, comments TEXT,
+    created_on TEXT, updated_on TEXT, custom_fields TEXT, synced_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS time_entries_issue ON time_entries (issue_id);
+CREATE INDEX IF NOT EXISTS time_entries_spent ON time_entries (spent_on);
+CREATE TABLE IF NOT EXISTS effects (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, ticket_id INTEGER, issue_id INTEGER,
+    status TEXT NOT NULL, detail TEXT, created_at TEXT NOT NULL, done_at TEXT);
+CREATE TABLE IF NOT EXISTS failures (
+    item TEXT PRIMARY KEY, reason TEXT NOT NULL, attempts INTEGER NOT NULL,
+    first_at TEXT NOT NULL, last_at TEXT NOT NULL, next_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conflicts (
+    issue_id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, reason TEXT NOT NULL,
+    seen_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cycles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT, status TEXT NOT NULL, stats TEXT, error TEXT);
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: every time in the store is time-zone aware")
+    return value.astimezone(UTC).isoformat()
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class Store:
+    """Typed access to the state database. One Store per process; one writer at a time."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it: it holds client data.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            self.db = sqlite_utils.Database(self.path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+        else:
+            self.db = sqlite_utils.Database(memory=True)
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        with self.db.atomic():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            self.db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO NOTHING",
+                [str(SCHEMA_VERSION)],
+            )
+        version = int(self.meta("schema_version") or 0)
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: state schema {version} is newer than this syncd "
+                f"({SCHEMA_VERSION}); upgrade syncd"
+            )
+
+    def atomic(self):  # sqlite-utils' own context manager
+        return self.db.atomic()
+
+    # ---------------------------------------------------------------- meta and cursors
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", key)
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    def cursor(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM cursors WHERE name = ?", name)
+        return row["value"] if row else None
+
+    def set_cursor(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            [name, value, iso(utcnow())],
+        )
+
+    def cursors(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM cursors ORDER BY name")
+
+    # ---------------------------------------------------------------- tickets
+    def ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM tickets WHERE id = ?", ticket_id)
+
+    def save_ticket(self, t: Ticket, *, client: str | None, wants_issue: bool) -> None:
+        self.db["tickets"].upsert(
+            {
+                "id": t.id,
+                "subject": t.subject,
+                "status": t.status,
+                "type": t.type,
+                "priority": t.priority,
+                "tags": json.dumps(list(t.tags), ensure_ascii=False),
+                "organization_id": t.organization_id,
+                "client": client,
+                "requester_id": t.requester_id,
+                "assignee_id": t.assignee_id,
+                "created_at": iso(t.created_at),
+                "updated_at": iso(t.updated_at),
+                "due_at": iso(t.due_at),
+                "url": t.url,
+                "wants_issue": int(wants_issue),
+            },
+            pk="id",
+        )
+
+    def unassigned_tickets(self) -> list[dict[str, Any]]:
+        """Tickets marked for work whose organization is no configured client's."""
+        return self._all(
+            "SELECT id, subject, status, organization_id, updated_at FROM tickets "
+            "WHERE wants_issue = 1 AND client IS NULL ORDER BY id"
+        )
+
+    # ---------------------------------------------------------------- issues
+    def issue(self, issue_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM issues WHERE id = ?", issue_id)
+
+    def save_issue(self, i: Issue, ticket_field: str | None) -> None:
+        self.db["issues"].upsert(
+            {
+                "id": i.id,
+                "project": i.project,
+                "tracker": i.tracker,
+                "status": i.status,
+                "priority": i.priority,
+                "subject": i.subject,
+                "parent_id": i.parent_id,
+                "estimated_hours": _dec(i.estimated_hours),
+                "due_date": i.due_date.isoformat() if i.due_date else None,
+                "created_on": iso(i.created_on),
+                "updated_on": iso(i.updated_on),
+                "closed_on": iso(i.closed_on),
+                "ticket_field": ticket_field,
+                "url": i.url,
+            },
+            pk="id",
+        )
+
+    def set_issue_status(self, issue_id: int, status: str) -> None:
+        self.db["issues"].update(issue_id, {"status": status})
+
+    def issue_tree(self, root: int) -> list[int]:
+        """The issue and all its descendants (subtasks of any depth), by parent_id."""
+        rows = self._all(
+            "WITH RECURSIVE tree(id) AS (SELECT ? UNION "
+            "SELECT issues.id FROM issues JOIN tree ON issues.parent_id = tree.id) "
+            "SELECT id FROM tree",
+            root,
+        )
+        return [r["id"] for r in rows]
+
+    def ancestors(self, issue_id: int) -> list[int]:
+        rows = self._all(
+            "WITH RECURSIVE up(id) AS (SELECT parent_id FROM issues WHERE id = ? UNION "
+            "SELECT issues.parent_id FROM issues JOIN up ON issues.id = up.id "
+            "WHERE issues.parent_id IS NOT NULL) SELECT id FROM up WHERE id IS NOT NULL",
+            issue_id,
+        )
+        return [r["id"] for r in rows]
+
+    # ---------------------------------------------------------------- links
+    def link_by_ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM links WHERE ticket_id = ?", ticket_id)
+
+    def link_by_issue(self, issue_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM links WHERE issue_id = ?", issue_id)
+
+    def add_link(
+        self,
+        *,
+        ticket_id: int,
+        issue_id: int,
+        client: str | None,
+        origin: str,
+        issue_status: str | None,
+        ticket_status: str | None,
+    ) -> None:
+        self.db["links"].insert(
+            {
+                "ticket_id": ticket_id,
+                "issue_id": issue_id,
+                "client": client,
+                "origin": origin,
+                "linked_at": iso(utcnow()),
+                "issue_status": issue_status,
+                "ticket_status": ticket_status,
+                "done_rounds": 0,
+                "hours_pushed": None,
+            }
+        )
+        self.db.execute("DELETE FROM conflicts WHERE issue_id = ?", [issue_id])
+
+    def update_link(self, ticket_id: int, **values: Any) -> None:
+        self.db["links"].update(ticket_id, values)
+
+    def links(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM links ORDER BY ticket_id")
+
+    def record_conflict(self, issue_id: int, ticket_id: int, reason: str) -> None:
+        self.db["conflicts"].upsert(
+            {
+                "issue_id": issue_id,
+                "ticket_id": ticket_id,
+                "reason": reason,
+                "seen_at": iso(utcnow()),
+            },
+            pk="issue_id",
+        )
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM conflicts ORDER BY issue_id")
+
+    # ---------------------------------------------------------------- time entries
+    def time_entry_ids(self, ids: Iterable[int]) -> set[int]:
+        ids = list(ids)
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {
+            r["id"] for r in self._all(f"SELECT id FROM time_entries WHERE id IN ({marks})", *ids)
+        }
+
+    def save_time_entry(self, e: TimeEntry) -> bool:
+        """Store an entry; True when it is new or differs from what was stored."""
+        row = {
+            "id": e.id,
+            "project": e.project,
+            "issue_id": e.issue_id,
+            "user": e.user,
+            "user_id": e.user_id,
+            "activity": e.activity,
+            "hours": _dec(e.hours),
+            "spent_on": e.spent_on.isoformat(),
+            "comments": e.comments,
+            "created_on": iso(e.created_on),
+            "updated_on": iso(e.updated_on),
+            "custom_fields": json.dumps(
+                {str(k): v for k, v in sorted(e.custom_fields.items())}, ensure_ascii=False
+            ),
+        }
+        old = self._one("SELECT * FROM time_entries WHERE id = ?", e.id)
+        if old and all(old[k] == v for k, v in row.items()):
+            return False
+        self.db["time_entries"].upsert({**row, "synced_at": iso(utcnow())}, pk="id")
+        return True
+
+    def time_entries_spent_between(self, since: str, until: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM time_entries WHERE spent_on BETWEEN ? AND ?", since, until)
+
+    def delete_time_entries(self, ids: Iterable[int]) -> None:
+        for entry_id in ids:
+            self.db.execute("DELETE FROM time_entries WHERE id = ?", [entry_id])
+
+    def hours_for_issues(self, issue_ids: list[int]) -> Decimal:
+        if not issue_ids:
+            return Decimal("0")
+        marks = ",".join("?" * len(issue_ids))
+        rows = self._all(f"SELECT hours FROM time_entries WHERE issue_id IN ({marks})", *issue_ids)
+        # Summed as Decimal in Python: SQLite's SUM would go through binary floats.
+        return sum((Decimal(r["hours"]) for r in rows), Decimal("0"))
+
+    # ---------------------------------------------------------------- effect journal
+    def effect(self, key: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM effects WHERE key = ?", key)
+
+    def begin_effect(
+        self,
+        key: str,
+        kind: str,
+        *,
+        ticket_id: int | None,
+        issue_id: int | None,
+        detail: dict[str, Any],
+    ) -> None:
+        self.db["effects"].upsert(
+            {
+                "key": key,
+                "kind": kind,
+                "ticket_id": ticket_id,
+                "issue_id": issue_id,
+                "status": "pending",
+                "detail": json.dumps(detail, ensure_ascii=False, default=str),
+                "created_at": iso(utcnow()),
+                "done_at": None,
+            },
+            pk="key",
+        )
+
+    def finish_effect(self, key: str, *, issue_id: int | None = None) -> None:
+        values: dict[str, Any] = {"status": "done", "done_at": iso(utcnow())}
+        if issue_id is not None:
+            values["issue_id"] = issue_id
+        self.db["effects"].update(key, values)
+
+    def pending_effects(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM effects WHERE status = 'pending' ORDER BY created_at")
+
+    def effect_counts(self) -> dict[str, int]:
+        rows = self._all(
+            "SELECT kind, count(*) AS n FROM effects WHERE status = 'done' GROUP BY kind"
+        )
+        return {r["kind"]: r["n"] for r in rows}
+
+    # ---------------------------------------------------------------- failures
+    def failure(self, item: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM failures WHERE item = ?", item)
+
+    def record_failure(self, item: str, reason: str, next_at: datetime) -> int:
+        now = iso(utcnow())
+        old = self.failure(item)
+        attempts = (old["attempts"] if old else 0) + 1
+        self.db["failures"].upsert(
+            {
+                "item": item,
+                "reason": reason[:2000],
+                "attempts": attempts,
+                "first_at": old["first_at"] if old else now,
+                "last_at": now,
+                "next_at": iso(next_at),
+            },
+            pk="item",
+        )
+        return attempts
+
+    def clear_failure(self, item: str) -> None:
+        self.db.execute("DELETE FROM failures WHERE item = ?", [item])
+
+    def failures(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM failures ORDER BY item")
+
+    # ---------------------------------------------------------------- cycles
+    def start_cycle(self, command: str) -> int:
+        with self.atomic():
+            table = self.db["cycles"]
+            table.insert({"command": command, "started_at": iso(utcnow()), "status": "running"})
+            return int(table.last_pk)
+
+    def finish_cycle(
+        self, cycle_id: int, status: str, stats: dict[str, Any], error: str | None = None
+    ) -> None:
+        with self.atomic():
+            self.db["cycles"].update(
+                cycle_id,
+                {
+                    "finished_at": iso(utcnow()),
+                    "status": status,
+                    "stats": json.dumps(stats, sort_keys=True),
+                    "error": error,
+                },
+            )
+
+    def recent_cycles(self, limit: int = 10) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM cycles ORDER BY id DESC LIMIT ?", limit)
+
+    # ---------------------------------------------------------------- helpers
+    def count(self, table: str) -> int:
+        return self.db[table].count
+
+    def _one(self, sql: str, *params: Any) -> dict[str, Any] | None:
+        rows = self._all(sql, *params)
+        return rows[0] if rows else None
+
+    def _all(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, list(params))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
