@@ -139,7 +139,7 @@ class Helpdesk(Protocol):
 
 class Tracker(Protocol):
     def issue_pages(
-        self, *, projects: list[str], updated_since: datetime | None
+        self, *, projects: dict[str, int], updated_since: datetime | None
     ) -> Iterator[list[Issue]]:
         """Issues updated since a moment (all when None), oldest update first, a page at a time."""
         ...
@@ -160,7 +160,7 @@ class Tracker(Protocol):
     ) -> None: ...
 
     def time_entry_pages(
-        self, *, projects: list[str], since: date | None = None, until: date | None = None
+        self, *, projects: dict[str, int], since: date | None = None, until: date | None = None
     ) -> Iterator[list[TimeEntry]]:
         """Time entries newest first (by creation), a page at a time; stop iterating to stop
         fetching. Redmine 5.0 has no updated_on filter on time entries: edits and deletions
@@ -171,8 +171,10 @@ class Tracker(Protocol):
 
     def whoami(self) -> str: ...
 
-    def issue_field_exists(self, field_id: int) -> bool: ...
+    def issue_field_exists(self, field_id: int) -> bool | None: ...
 
     def projects(self) -> set[str]: ...
+
+    def project_ids(self) -> dict[str, int]: ...
 
     def statuses(self) -> dict[str, bool]: ...

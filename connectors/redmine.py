@@ -42,25 +42,33 @@ class RedmineConnector:
 
     # ---------------------------------------------------------------- reads
     def issue_pages(
-        self, *, projects: list[str] | None = None, updated_since: datetime | None
+        self, *, projects: dict[str, int], updated_since: datetime | None
     ) -> Iterator[list[Issue]]:
-        """Issues by (updated_on, id), keyset-paged on updated_on.
+        """Issues of the given projects by (updated_on, id), keyset-paged on updated_on.
 
         Offset paging over a list sorted by updated_on loses items when an earlier one is
         updated between two pages (everything shifts left). So each page restarts from the
         last seen updated_on, skipping only the ids already read at exactly that second.
         """
-        del projects  # one request for all projects; the engine keeps what it knows
+        self._learn(projects)
         since = updated_since
         seen_at_since: set[int] = set()
         while True:
-            params: dict[str, Any] = {"status_id": "*", "sort": "updated_on,id", "limit": PAGE}
+            params = [
+                *_project_filter(projects),
+                ("f[]", "status_id"),
+                ("op[status_id]", "*"),
+                ("sort", "updated_on,id"),
+                ("limit", PAGE),
+                ("offset", len(seen_at_since)),
+            ]
             if since is not None:
-                params["updated_on"] = ">=" + _redmine_time(since)
-            offset = len(seen_at_since)
-            raw = self._call(
-                lambda p=params, o=offset: self._get("/issues.json", {**p, "offset": o})
-            )
+                params += [
+                    ("f[]", "updated_on"),
+                    ("op[updated_on]", ">="),
+                    ("v[updated_on][]", _redmine_time(since)),
+                ]
+            raw = self._call(lambda p=params: self._get("/issues.json", p))
             issues = [self._issue(x) for x in raw.get("issues", [])]
             fresh = [i for i in issues if i.id not in seen_at_since]
             if fresh:
@@ -91,22 +99,22 @@ class RedmineConnector:
         return [i for i in issues if i.custom_fields.get(field_id, "").strip() == value]
 
     def time_entry_pages(
-        self,
-        *,
-        projects: list[str] | None = None,
-        since: date | None = None,
-        until: date | None = None,
+        self, *, projects: dict[str, int], since: date | None = None, until: date | None = None
     ) -> Iterator[list[TimeEntry]]:
-        del projects
-        params: dict[str, Any] = {"sort": "created_on:desc,id:desc", "limit": PAGE}
-        if since is not None:
-            params["from"] = since.isoformat()
-        if until is not None:
-            params["to"] = until.isoformat()
+        """Time entries of the projects, newest first; stop iterating to stop fetching."""
+        self._learn(projects)
+        base = [*_project_filter(projects), ("sort", "created_on:desc,id:desc"), ("limit", PAGE)]
+        if since is not None or until is not None:
+            base += [
+                ("f[]", "spent_on"),
+                ("op[spent_on]", "><"),
+                ("v[spent_on][]", (since or date(1970, 1, 1)).isoformat()),
+                ("v[spent_on][]", (until or date(2999, 12, 31)).isoformat()),
+            ]
         offset = 0
         while True:
             raw = self._call(
-                lambda o=offset: self._get("/time_entries.json", {**params, "offset": o})
+                lambda o=offset: self._get("/time_entries.json", [*base, ("offset", o)])
             )
             entries = [self._time_entry(x) for x in raw.get("time_entries", [])]
             if entries:
@@ -114,6 +122,10 @@ class RedmineConnector:
             offset += len(entries)
             if len(entries) < PAGE or offset >= int(raw.get("total_count", 0)):
                 return
+
+    def project_ids(self) -> dict[str, int]:
+        """Identifier -> id of every project this key can see."""
+        return {ident: pid for pid, ident in self._project_ids().items()}
 
     def whoami(self) -> str:
         raw = self._call(lambda: self._get("/users/current.json", {}))
@@ -139,6 +151,9 @@ class RedmineConnector:
 
     def projects(self) -> set[str]:
         return set(self._project_ids().values())
+
+    def _learn(self, projects: dict[str, int]) -> None:
+        self._identifiers.update({pid: ident for ident, pid in projects.items()})
 
     def statuses(self) -> dict[str, bool]:
         """Status name -> is_closed."""
@@ -191,7 +206,7 @@ class RedmineConnector:
         )
 
     # ---------------------------------------------------------------- plumbing
-    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _get(self, path: str, params: Any) -> dict[str, Any]:
         return self.api.engine.request("get", f"{self.url}{path}", params=params)
 
     def _id(self, kind: str, name: str) -> int:
@@ -310,6 +325,20 @@ class RedmineConnector:
             offset += len(page)
             if len(page) < PAGE:
                 return found
+
+
+def _project_filter(projects: dict[str, int]) -> list[tuple[str, Any]]:
+    # Redmine's generic filter syntax takes several projects in one request (the plain
+    # `project_id=` takes one): one request per feed however many clients there are.
+    if not projects:
+        raise ConnectorError(
+            "no Redmine project to read: none of the configured projects "
+            "exists or is visible to the API key",
+            retryable=False,
+        )
+    return [("set_filter", "1"), ("f[]", "project_id"), ("op[project_id]", "=")] + [
+        ("v[project_id][]", str(pid)) for pid in sorted(projects.values())
+    ]
 
 
 def _time(value: str) -> datetime:

@@ -75,9 +75,7 @@ class ZendeskConnector:
                 )
             else:
                 gen = self._call(
-                    lambda: self.api.tickets.incremental(
-                        start_time=start, per_page=self.page_size
-                    )
+                    lambda: self.api.tickets.incremental(start_time=start, per_page=self.page_size)
                 )
             # zenpy reads the first page eagerly; iterating further would fetch the next page
             # behind our back, before this one's cursor is stored. So read this page only.

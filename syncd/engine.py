@@ -8,6 +8,7 @@ find the store already agreeing with them, so they cause nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -79,6 +80,7 @@ class Engine:
         self.now = now
         self.stats = Stats()
         self._touched_issues: set[int] = set()
+        self._project_ids: dict[str, int] | None = None
 
     # ================================================================ the cycle
     def cycle(self) -> Stats:
@@ -99,14 +101,31 @@ class Engine:
             log.error("source_failed", source=name, error=str(e), retryable=e.retryable)
 
     # ================================================================ Redmine issues
+    def projects(self) -> dict[str, int]:
+        """The configured Redmine projects, identifier -> id. Remembered in the store, so an
+        idle cycle makes no request to look them up."""
+        if self._project_ids is None:
+            cached = json.loads(self.store.meta("redmine_project_ids") or "{}")
+            wanted = self.config.all_projects()
+            if any(p not in cached for p in wanted):
+                cached = self.tracker.project_ids()
+                self.store.set_meta("redmine_project_ids", json.dumps(cached, sort_keys=True))
+                missing = [p for p in wanted if p not in cached]
+                if missing:
+                    log.error(
+                        "projects_missing",
+                        projects=missing,
+                        hint="not found or not visible to the API key; see `syncd check`",
+                    )
+            self._project_ids = {p: cached[p] for p in wanted if p in cached}
+        return self._project_ids
+
     def pull_issues(self, *, full: bool = False) -> None:
         cursor = None if full else parse_iso(self.store.cursor(ISSUES_CURSOR))
         since = (
             cursor - timedelta(minutes=self.config.sync.issue_overlap_minutes) if cursor else None
         )
-        for page in self.tracker.issue_pages(
-            projects=self.config.all_projects(), updated_since=since
-        ):
+        for page in self.tracker.issue_pages(projects=self.projects(), updated_since=since):
             for issue in page:
                 self._item(f"issue:{issue.id}", lambda i=issue: self.handle_issue(i))
             newest = max(i.updated_on for i in page)
@@ -249,7 +268,7 @@ class Engine:
     def pull_time_entries(self) -> None:
         """New entries: newest first until a known one (one request when idle). Edits and
         deletions: Redmine can't list them, so a recent period is re-read now and then."""
-        for page in self.tracker.time_entry_pages(projects=self.config.all_projects()):
+        for page in self.tracker.time_entry_pages(projects=self.projects()):
             known = self.store.time_entry_ids(e.id for e in page)
             with self.store.atomic():
                 self._save_entries(page)
@@ -267,11 +286,12 @@ class Engine:
         Deletion happens only after the whole period was read: a failure half way deletes
         nothing."""
         seen: dict[int, TimeEntry] = {}
-        for page in self.tracker.time_entry_pages(
-            projects=self.config.all_projects(), since=since, until=until
-        ):
+        projects = self.projects()
+        for page in self.tracker.time_entry_pages(projects=projects, since=since, until=until):
             seen.update((e.id, e) for e in page)
-        stored = self.store.time_entries_spent_between(since.isoformat(), until.isoformat())
+        stored = self.store.time_entries_spent_between(
+            since.isoformat(), until.isoformat(), list(projects)
+        )
         gone = [row for row in stored if row["id"] not in seen]
         with self.store.atomic():
             self._save_entries(seen.values())
