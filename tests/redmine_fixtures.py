@@ -183,6 +183,10 @@ class RedmineEnv:
         """GET expecting 200; returns the parsed JSON."""
         return self.rest("GET", path, params=params, expect=200, **kwargs).json()
 
+    @property
+    def can_run_ruby(self) -> bool:
+        return os.geteuid() == 0 and self.runner.exists()
+
     def run_ruby(self, code: str, timeout: float = 180) -> str:
         """Run Ruby inside the Redmine instance (rails runner, ~3 s); returns its stdout.
 
