@@ -136,11 +136,9 @@ class Engine:
 
     def handle_issue(self, issue: Issue) -> None:
         field_value = issue.custom_fields.get(self.config.redmine.ticket_field_id) or None
-        known = self.store.issue(issue.id)
-        if not known or known["updated_on"] != iso(issue.updated_on):
-            self.stats.issues += 1
-            with self.store.atomic():
-                self.store.save_issue(issue, field_value)
+        with self.store.atomic():
+            if self.store.save_issue(issue, field_value):
+                self.stats.issues += 1
         # Decided from the link's state, not from "it changed": a relay that failed last
         # time is still owed when the issue comes back unchanged.
         link = self.store.link_by_issue(issue.id)

@@ -183,26 +183,30 @@ class Store:
     def issue(self, issue_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM issues WHERE id = ?", issue_id)
 
-    def save_issue(self, i: Issue, ticket_field: str | None) -> None:
-        self.db["issues"].upsert(
-            {
-                "id": i.id,
-                "project": i.project,
-                "tracker": i.tracker,
-                "status": i.status,
-                "priority": i.priority,
-                "subject": i.subject,
-                "parent_id": i.parent_id,
-                "estimated_hours": _dec(i.estimated_hours),
-                "due_date": i.due_date.isoformat() if i.due_date else None,
-                "created_on": iso(i.created_on),
-                "updated_on": iso(i.updated_on),
-                "closed_on": iso(i.closed_on),
-                "ticket_field": ticket_field,
-                "url": i.url,
-            },
-            pk="id",
-        )
+    def save_issue(self, i: Issue, ticket_field: str | None) -> bool:
+        """Store an issue; True when it is new or differs from what was stored. Compared
+        field by field: Redmine's updated_on has one-second resolution, and two changes
+        within one second must not look like one."""
+        row = {
+            "id": i.id,
+            "project": i.project,
+            "tracker": i.tracker,
+            "status": i.status,
+            "priority": i.priority,
+            "subject": i.subject,
+            "parent_id": i.parent_id,
+            "estimated_hours": _dec(i.estimated_hours),
+            "due_date": i.due_date.isoformat() if i.due_date else None,
+            "created_on": iso(i.created_on),
+            "updated_on": iso(i.updated_on),
+            "closed_on": iso(i.closed_on),
+            "ticket_field": ticket_field,
+            "url": i.url,
+        }
+        if self._one("SELECT * FROM issues WHERE id = ?", i.id) == row:
+            return False
+        self.db["issues"].upsert(row, pk="id")
+        return True
 
     def set_issue_status(self, issue_id: int, status: str) -> None:
         self.db["issues"].update(issue_id, {"status": status})
@@ -312,8 +316,16 @@ class Store:
         self.db["time_entries"].upsert({**row, "synced_at": iso(utcnow())}, pk="id")
         return True
 
-    def time_entries_spent_between(self, since: str, until: str) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM time_entries WHERE spent_on BETWEEN ? AND ?", since, until)
+    def time_entries_spent_between(
+        self, since: str, until: str, projects: list[str]
+    ) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(projects))
+        return self._all(
+            f"SELECT * FROM time_entries WHERE spent_on BETWEEN ? AND ? AND project IN ({marks})",
+            since,
+            until,
+            *projects,
+        )
 
     def delete_time_entries(self, ids: Iterable[int]) -> None:
         for entry_id in ids:

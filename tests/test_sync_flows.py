@@ -1,0 +1,256 @@
+"""The sync flows end to end: the real Redmine, the Zendesk emulator, syncd's own CLI."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from studio import ZENDESK_TOKEN, Studio
+
+from emulator import ZendeskEmulator
+from syncd.engine import REREAD_CURSOR
+
+pytestmark = pytest.mark.redmine
+
+
+@pytest.fixture
+def studio(redmine_env, redmine_project, tmp_path):
+    emu = ZendeskEmulator(token=ZENDESK_TOKEN, email="agent@studio.example").start()
+    try:
+        yield Studio(emu=emu, redmine=redmine_env, project=redmine_project, tmp=tmp_path).setup()
+    finally:
+        emu.stop()
+
+
+def _puts(emu: ZendeskEmulator) -> list[dict]:
+    return [
+        r
+        for r in emu.requests()
+        if r["method"] in ("PUT", "POST") and r["path"].startswith("/api/v2/tickets")
+    ]
+
+
+def test_tagged_ticket_gets_one_issue_a_link_note_and_an_in_work_reply(studio: Studio):
+    tagged = studio.ticket(
+        "Checkout page 500s",
+        type="incident",
+        priority="high",
+        custom_fields=[{"id": studio.estimate_field, "value": "3"}],
+        body="Since this morning the checkout page shows an error.",
+    )
+    untagged = studio.ticket("Just a question", tags=())
+
+    out = studio.sync()
+
+    issues = studio.issue_for(tagged)
+    assert len(issues) == 1, out
+    issue = issues[0]
+    assert issue["subject"] == "Checkout page 500s"
+    assert issue["tracker"]["name"] == "Bug"
+    assert issue["priority"]["name"] == "High"
+    assert Decimal(str(issue["estimated_hours"])) == Decimal("3")
+    assert f"Zendesk #{tagged}" in issue["description"]
+    assert f"{studio.emu.url}/agent/tickets/{tagged}" in issue["description"]
+    assert "checkout page shows an error" in issue["description"]
+    assert studio.issue_for(untagged) == []
+    assert len(studio.issues()) == 1
+
+    assert str(studio.field(tagged, studio.issue_field)) == str(issue["id"])
+    notes = studio.comments(tagged, public=False)
+    assert len(notes) == 1 and f"/issues/{issue['id']}" in notes[0]["body"]
+    replies = studio.comments(tagged, public=True)
+    # The client's own first message plus our one reply.
+    ours = [c for c in replies if f"#{issue['id']}" in c["body"]]
+    assert len(ours) == 1
+    assert "in work" in ours[0]["body"] and "Estimated effort: 3.00 h" in ours[0]["body"]
+    assert "created Redmine issue" in out or "create" in out
+
+
+def test_second_cycle_changes_nothing(studio: Studio):
+    studio.ticket("Logo is blurry")
+    studio.sync()
+    issues_before = studio.issues()
+    studio.emu.clear_requests()
+
+    out = studio.sync()
+
+    assert studio.issues() == issues_before
+    assert _puts(studio.emu) == [], out
+    exports = [r for r in studio.emu.requests() if "/incremental/" in r["path"]]
+    assert len(exports) == 1  # the echo of our own writes comes back in one page
+    assert "nothing to do" in out or "tickets=" in out
+
+
+def test_status_changes_reach_the_ticket_done_solves_and_reopen_reopens(studio: Studio):
+    ticket = studio.ticket("Add a banner")
+    studio.sync()
+    issue_id = studio.issue_for(ticket)[0]["id"]
+    statuses = studio.redmine.statuses
+
+    studio.redmine.update_issue(issue_id, status_id=statuses["In Progress"])
+    studio.sync()
+    notes = [c["body"] for c in studio.comments(ticket, public=False)]
+    assert any('"New" → "In Progress"' in n for n in notes), notes
+
+    studio.redmine.update_issue(issue_id, status_id=statuses["Resolved"])
+    studio.sync()
+    assert studio.zd(ticket)["status"] == "solved"
+    done = [
+        c for c in studio.comments(ticket, public=True) if "The work on your request" in c["body"]
+    ]
+    assert len(done) == 1
+
+    studio.sync()  # the echo of "solved" must not do anything
+    assert (
+        len(
+            [
+                c
+                for c in studio.comments(ticket, public=True)
+                if "The work on your request" in c["body"]
+            ]
+        )
+        == 1
+    )
+
+    # The client answers: Zendesk reopens the ticket.
+    studio.emu.add_comment(ticket, "Still broken on mobile", True, studio.requester_id)
+    studio.emu.set_status(ticket, "open")
+    studio.sync()
+    issue = studio.redmine.issue(issue_id, include="journals")
+    assert issue["status"]["name"] == "In Progress"
+    assert any(f"reopened Zendesk #{ticket}" in (j.get("notes") or "") for j in issue["journals"])
+    notes_before = len(studio.comments(ticket))
+    studio.sync()  # our own reopen comes back through the issue feed: no note about it
+    assert len(studio.comments(ticket)) == notes_before
+
+    # Done a second time: a second "done" reply, because it is a second round of work.
+    studio.redmine.update_issue(issue_id, status_id=statuses["Closed"])
+    studio.sync()
+    assert (
+        len(
+            [
+                c
+                for c in studio.comments(ticket, public=True)
+                if "The work on your request" in c["body"]
+            ]
+        )
+        == 2
+    )
+    assert studio.zd(ticket)["status"] == "solved"
+
+
+def test_hours_flow_back_including_subtasks_and_deletions(studio: Studio, redmine_user):
+    ticket = studio.ticket("Speed up the catalogue")
+    studio.sync()
+    issue_id = studio.issue_for(ticket)[0]["id"]
+    sub = studio.redmine.create_issue(studio.project, "Profile SQL", parent_issue_id=issue_id)
+    studio.redmine.log_time(1.5, issue_id=issue_id, user_id=redmine_user.id)
+    studio.redmine.log_time(0.25, issue_id=sub["id"], user_id=redmine_user.id)
+    doomed = studio.redmine.log_time(
+        1, issue_id=sub["id"], user_id=redmine_user.id, comments="logged by mistake"
+    )
+    studio.sync()
+    assert str(studio.field(ticket, studio.hours_field)) == "2.75"
+
+    store = studio.store()
+    stored = {r["id"]: r for r in store._all("SELECT * FROM time_entries")}
+    assert len(stored) == 3
+    assert stored[doomed["id"]]["comments"] == "logged by mistake"
+    assert stored[doomed["id"]]["activity"] == "Development"
+
+    studio.redmine.delete_time_entry(doomed["id"])
+    # The periodic re-read is due (it finds deletions Redmine's API can't list).
+    store.set_cursor(REREAD_CURSOR, "2000-01-01T00:00:00+00:00")
+    store.close()
+    studio.sync()
+    assert str(studio.field(ticket, studio.hours_field)) == "1.75"
+    store = studio.store()
+    assert doomed["id"] not in {r["id"] for r in store._all("SELECT id FROM time_entries")}
+    store.close()
+
+
+def test_adoption_finds_hand_made_links_and_never_duplicates(studio: Studio):
+    by_field, by_subject, by_url, fresh = (studio.ticket(f"Request {n}") for n in range(4))
+    rm = studio.redmine
+    rm.create_issue(studio.project, "Fix header", ticket=by_field)
+    rm.create_issue(studio.project, f"Zendesk #{by_subject}: new footer")
+    rm.create_issue(
+        studio.project,
+        "Menu",
+        description=(f"See {studio.emu.url}/agent/tickets/{by_url} for details"),
+    )
+    claimant = rm.create_issue(studio.project, "Same ticket again", ticket=by_field)
+
+    studio.sync()
+
+    # Three adopted, one created for the ticket nobody linked by hand.
+    assert len(studio.issues()) == 5
+    assert len(studio.issue_for(fresh)) == 1
+    store = studio.store()
+    links = {r["ticket_id"]: r for r in store.links()}
+    assert links[by_field]["origin"] == "adopted:field"
+    assert links[by_subject]["origin"] == "adopted:text"
+    assert links[by_url]["origin"] == "adopted:text"
+    assert links[fresh]["origin"] == "created"
+    conflicts = store.conflicts()
+    assert [(c["issue_id"], c["ticket_id"]) for c in conflicts] == [(claimant["id"], by_field)]
+    store.close()
+    # Adopted tickets were linked by people who already told the client: no replies from us.
+    for t in (by_field, by_subject, by_url):
+        assert studio.comments(t, public=False) == []
+        assert len(studio.comments(t, public=True)) == 1  # the client's own message
+
+    code, out = studio.syncd("adopt")
+    assert code == 0, out
+    assert len(studio.issues()) == 5
+
+
+def test_unassigned_tickets_are_listed_not_dropped(studio: Studio):
+    stray = studio.ticket("Who are we?", org=studio.other_org_id)
+    studio.sync()
+    assert studio.issues() == []
+    code, out = studio.syncd("status")
+    assert code == 0
+    assert f"ticket #{stray}" in out and "unassigned" in out
+    code, out = studio.syncd("status", "--json")
+    data = json.loads(out)
+    assert [t["id"] for t in data["unassigned_tickets"]] == [stray]
+
+
+def test_dry_run_shows_the_actions_and_writes_nothing(studio: Studio):
+    ticket = studio.ticket("Dry run me")
+    studio.emu.advance(61)
+    code, out = studio.syncd("sync", "--dry-run")
+    assert code == 0
+    assert f"would create a Redmine issue in {studio.project} for ticket #{ticket}" in out
+    assert f"would reply 'in work' to the client on ticket #{ticket}" in out
+    assert "dry run, nothing written" in out
+    assert studio.issues() == []
+    assert studio.comments(ticket, public=False) == []
+    store = studio.store()
+    assert store.links() == [] and store.recent_cycles() == []
+    store.close()
+    # The real cycle afterwards still does it all: the dry run moved no cursor.
+    studio.sync()
+    assert len(studio.issue_for(ticket)) == 1
+
+
+def test_notify_client_off_sends_no_public_reply(studio: Studio):
+    studio.write_config(notify_client=False)
+    ticket = studio.ticket("Quiet please")
+    studio.sync()
+    assert len(studio.issue_for(ticket)) == 1
+    assert len(studio.comments(ticket, public=True)) == 1  # only the client's message
+    assert len(studio.comments(ticket, public=False)) == 1  # our internal link note
+
+
+def test_russian_templates(studio: Studio):
+    studio.write_config(language="ru")
+    ticket = studio.ticket("Сломалась форма")
+    studio.sync()
+    issue_id = studio.issue_for(ticket)[0]["id"]
+    reply = [
+        c["body"] for c in studio.comments(ticket, public=True) if "передано в работу" in c["body"]
+    ]
+    assert len(reply) == 1 and f"№{issue_id}" in reply[0] and "«Сломалась форма»" in reply[0]
