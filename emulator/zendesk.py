@@ -84,8 +84,9 @@ class ZendeskEmulator:
         server.emulator = self
         self._server = server
         self.port = server.server_address[1]
+        # A short poll interval keeps stop() fast (tests start one emulator each).
         self._thread = threading.Thread(
-            target=server.serve_forever, name="zendesk-emulator", daemon=True
+            target=server.serve_forever, args=(0.05,), name="zendesk-emulator", daemon=True
         )
         self._thread.start()
         return self
@@ -124,6 +125,9 @@ class ZendeskEmulator:
         now = self.clock.advance(seconds)
         with self.store.lock:
             self.api._housekeeping()
+            if self.state_file:
+                # The offset is state too: after a restart, timestamps must not go back.
+                self.store.save_file(self.state_file)
         return now
 
     def requests(self) -> list[Record]:
