@@ -62,6 +62,9 @@ class ZendeskConnector:
             session=make_session(timeout=timeout, retry_after_cap=ratelimit_budget),
             timeout=timeout,
             ratelimit_budget=ratelimit_budget,
+            # Its object cache would answer a re-read with the copy we wrote: verification
+            # after a crash must see the server's state.
+            disable_cache=True,
         )
 
     # ---------------------------------------------------------------- reads
@@ -88,12 +91,8 @@ class ZendeskConnector:
                 return
 
     def get_ticket(self, ticket_id: int) -> Ticket:
-        raw = self._call(
-            lambda: self.api._get(
-                f"{self._api_url()}/tickets/{ticket_id}.json", raw_response=True
-            ).json()
-        )
-        return self._ticket(raw["ticket"])
+        raw = self._call(lambda: self.api.tickets(id=ticket_id).to_dict())
+        return self._ticket(raw)
 
     def comments(self, ticket_id: int) -> list[Comment]:
         out: list[Comment] = []
@@ -141,9 +140,6 @@ class ZendeskConnector:
         self._call(lambda: self.api.tickets.update(t))
 
     # ---------------------------------------------------------------- plumbing
-    def _api_url(self) -> str:
-        return f"{self.url}/api/v2"
-
     def _call(self, fn: Callable[[], T]) -> T:
         try:
             return fn()

@@ -83,9 +83,11 @@ def run_command(
         try:
             (work or Engine.cycle)(engine)
         except BaseException as e:
+            engine.stats.writes = dict(effects.counts)
             store.finish_cycle(cycle_id, "crashed", vars(engine.stats), error=repr(e)[:500])
             raise
         stats = engine.stats
+        stats.writes = dict(effects.counts)
         status = "ok" if stats.ok else "partial"
         store.finish_cycle(cycle_id, status, vars(stats))
         log.info("cycle_finished", command=command, status=status, **vars(stats))

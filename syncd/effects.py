@@ -10,15 +10,28 @@ marker that rode along in the same request (the issue's ticket field, a tag on t
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
 
-from connectors.base import Issue
-from syncd.state import Store
+from connectors.base import ConnectorError, Issue
+from syncd.state import Store, utcnow
 
 T = TypeVar("T")
 log = structlog.get_logger("syncd.effects")
+
+
+class NotSettled(ConnectorError):
+    """An interrupted write may still be in flight; look again at `retry_at`."""
+
+    def __init__(self, key: str, retry_at: datetime) -> None:
+        super().__init__(
+            f"interrupted write {key} may still be in flight; checked after "
+            f"{retry_at.isoformat(timespec='seconds')}",
+            retryable=True,
+        )
+        self.retry_at = retry_at
 
 
 class Effects:
@@ -29,6 +42,7 @@ class Effects:
         self.dry_run = dry_run
         self.announce = announce or (lambda _line: None)
         self.performed: list[str] = []  # keys written (or, in a dry run, that would be)
+        self.counts: dict[str, int] = {}  # the same, by kind
 
     def run(
         self,
@@ -42,18 +56,26 @@ class Effects:
         ticket_id: int | None = None,
         issue_id: int | None = None,
         detail: dict[str, Any] | None = None,
+        settle: float = 0.0,
     ) -> T | None:
         """Perform the effect once. Returns do()'s result, verify()'s on recovery, or None
-        when it was done in an earlier cycle (the caller's state already reflects it)."""
+        when it was done in an earlier cycle (the caller's state already reflects it).
+
+        `settle` is the request timeout of the system written to: a write interrupted less
+        than that long ago may still be in flight (the server got it, the killed client never
+        saw the answer), so it is verified only once it is older than that."""
         row = self.store.effect(key)
         if row and row["status"] == "done":
             return None
         if self.dry_run:
             self.announce(f"would {describe}")
-            self.performed.append(key)
+            self._count(key, kind)
             return placeholder
         if row and row["status"] == "pending":
             # Interrupted after the pending row was committed: did the write land?
+            started = datetime.fromisoformat(row["created_at"])
+            if utcnow() - started < timedelta(seconds=settle):
+                raise NotSettled(key, started + timedelta(seconds=settle))
             found = verify()
             if found is not None and found is not False:
                 self.store.finish_effect(key, issue_id=_issue_id(found))
@@ -69,10 +91,14 @@ class Effects:
         )
         result = do()
         self.store.finish_effect(key, issue_id=_issue_id(result))
-        self.performed.append(key)
+        self._count(key, kind)
         log.info("effect_done", key=key, kind=kind, ticket=ticket_id, issue=issue_id)
         self.announce(describe)
         return result
+
+    def _count(self, key: str, kind: str) -> None:
+        self.performed.append(key)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def plain(self, describe: str, do: Callable[[], T], **event: Any) -> T | None:
         """A write that is idempotent by nature (setting a field to a value): logged and

@@ -30,7 +30,7 @@ from mappings.issues import new_issue
 from mappings.references import ticket_id_from_field, ticket_refs
 from mappings.statuses import FINAL_TICKET_STATUSES, is_done, needs_issue, ticket_reopened
 from syncd.config import Client, Config
-from syncd.effects import Effects
+from syncd.effects import Effects, NotSettled
 from syncd.messages import Messages
 from syncd.state import Store, iso, parse_iso, utcnow
 
@@ -51,12 +51,10 @@ class Stats:
     time_entries_deleted: int = 0
     created: int = 0
     adopted: int = 0
-    replies: int = 0
-    notes: int = 0
-    reopened: int = 0
     hours_pushed: int = 0
     failures: int = 0
     sources_failed: list[str] = field(default_factory=list)
+    writes: dict[str, int] = field(default_factory=dict)  # effects performed, by kind
 
     @property
     def ok(self) -> bool:
@@ -224,8 +222,8 @@ class Engine:
                 verify=lambda: self._has_comment(ticket_id, note),
                 ticket_id=ticket_id,
                 issue_id=issue.id,
+                settle=self.config.zendesk.timeout,
             )
-            self.stats.notes += 1
         with self.store.atomic():
             self.store.update_link(ticket_id, issue_status=issue.status)
 
@@ -257,8 +255,8 @@ class Engine:
             verify=lambda: self._has_tag(ticket_id, marker),
             ticket_id=ticket_id,
             issue_id=issue.id,
+            settle=self.config.zendesk.timeout,
         )
-        self.stats.replies += 1
         with self.store.atomic():
             self.store.update_link(ticket_id, done_rounds=round_, ticket_status="solved")
 
@@ -368,6 +366,16 @@ class Engine:
                     "ticket_unassigned", ticket=ticket.id, organization=ticket.organization_id
                 )
             return
+        issue = self.store.issue(link["issue_id"])
+        if link["origin"] == "created" and issue and ticket.status not in FINAL_TICKET_STATUSES:
+            self.announce_link(
+                ticket,
+                issue["id"],
+                issue["project"],
+                issue["url"],
+                _decimal(issue["estimated_hours"]),
+                link["client"],
+            )
         if ticket_reopened(link["ticket_status"], ticket.status):
             self.reopen_issue(link, ticket)
         if link["ticket_status"] != ticket.status:
@@ -395,6 +403,7 @@ class Engine:
             verify=lambda: self._issue_for_ticket(ticket.id),
             placeholder=_planned_issue(new, ticket),
             ticket_id=ticket.id,
+            settle=self.config.redmine.timeout,
         )
         if issue is None:  # created in an earlier cycle that died before linking
             issue = self._issue_for_ticket(ticket.id)
@@ -417,43 +426,57 @@ class Engine:
                 )
             self.stats.created += 1
             log.info("issue_created", ticket=ticket.id, issue=issue.id, project=issue.project)
-        self.announce_link(ticket, issue, client)
+        self.announce_link(
+            ticket, issue.id, issue.project, issue.url, issue.estimated_hours, client.id
+        )
 
-    def announce_link(self, ticket: Ticket, issue: Issue, client: Client) -> None:
-        language = self._language(client.id)
+    def announce_link(
+        self,
+        ticket: Ticket,
+        issue_id: int,
+        project: str,
+        issue_url: str,
+        estimate: Decimal | None,
+        client_id: str | None,
+    ) -> None:
+        """Issue number and note on the ticket, then the 'in work' reply. Also called for
+        every linked ticket the feed brings back: a run killed between creating the issue
+        and these writes finishes them here (done ones cost a local lookup only)."""
+        language = self._language(client_id)
         values = {
-            "issue_id": issue.id,
-            "issue_url": issue.url,
-            "project": issue.project,
+            "issue_id": issue_id,
+            "issue_url": issue_url,
+            "project": project,
             "subject": ticket.subject,
             "ticket_id": ticket.id,
         }
         note = self.messages.render("linked_note", language, **values)
         field_id = self.config.zendesk.issue_field_id
         self.effects.run(
-            f"ticket_linked:{ticket.id}:{issue.id}",
+            f"ticket_linked:{ticket.id}:{issue_id}",
             "ticket_linked",
-            describe=f"write issue #{issue.id} into ticket #{ticket.id} (field {field_id}) "
+            describe=f"write issue #{issue_id} into ticket #{ticket.id} (field {field_id}) "
             "with an internal note",
             do=lambda: self.helpdesk.update_ticket(
-                ticket.id, TicketUpdate(comment=note, custom_fields={field_id: str(issue.id)})
+                ticket.id, TicketUpdate(comment=note, custom_fields={field_id: str(issue_id)})
             ),
-            verify=lambda: self._field_is(ticket.id, field_id, issue.id),
+            verify=lambda: self._field_is(ticket.id, field_id, issue_id),
             ticket_id=ticket.id,
-            issue_id=issue.id,
+            issue_id=issue_id,
+            settle=self.config.zendesk.timeout,
         )
         if not self.config.zendesk.notify_client:
             return
         estimate_line = ""
-        if issue.estimated_hours:
+        if estimate:
             estimate_line = self.messages.render(
-                "estimate", language, estimate=_hours_text(issue.estimated_hours)
+                "estimate", language, estimate=_hours_text(estimate)
             )
             estimate_line = " " + estimate_line
-        marker = f"syncd_in_work_{issue.id}"
+        marker = f"syncd_in_work_{issue_id}"
         reply = self.messages.render("in_work", language, **values, estimate_line=estimate_line)
         self.effects.run(
-            f"reply_in_work:{ticket.id}:{issue.id}",
+            f"reply_in_work:{ticket.id}:{issue_id}",
             "reply_in_work",
             describe=f"reply 'in work' to the client on ticket #{ticket.id}",
             do=lambda: self.helpdesk.update_ticket(
@@ -461,9 +484,9 @@ class Engine:
             ),
             verify=lambda: self._has_tag(ticket.id, marker),
             ticket_id=ticket.id,
-            issue_id=issue.id,
+            issue_id=issue_id,
+            settle=self.config.zendesk.timeout,
         )
-        self.stats.replies += 1
 
     def reopen_issue(self, link: dict, ticket: Ticket) -> None:
         issue_row = self.store.issue(link["issue_id"])
@@ -482,16 +505,11 @@ class Engine:
             "reopen_issue",
             describe=f"reopen issue #{issue_id} ({status}): ticket #{ticket.id} was reopened",
             do=lambda: self.tracker.update_issue(issue_id, status=status, notes=note),
-            verify=lambda: (
-                not is_done(
-                    self.tracker.get_issue(issue_id).status, self.config.redmine.done_statuses
-                )
-                or None
-            ),
+            verify=lambda: self._issue_open(issue_id),
             ticket_id=ticket.id,
             issue_id=issue_id,
+            settle=self.config.redmine.timeout,
         )
-        self.stats.reopened += 1
         with self.store.atomic():
             # Our own status change must not come back as a note on the ticket.
             self.store.update_link(ticket.id, issue_status=status)
@@ -540,6 +558,10 @@ class Engine:
             return
         try:
             work()
+        except NotSettled as e:
+            self.store.record_failure(item, str(e), e.retry_at)
+            log.info("item_deferred", item=item, reason=str(e))
+            return
         except ConnectorError as e:
             self._record_failure(item, str(e), retryable=e.retryable)
             return
@@ -593,6 +615,10 @@ class Engine:
         )
         return min(found, key=lambda i: i.id) if found else None
 
+    def _issue_open(self, issue_id: int) -> bool | None:
+        status = self.tracker.get_issue(issue_id).status
+        return True if not is_done(status, self.config.redmine.done_statuses) else None
+
     def _has_tag(self, ticket_id: int, tag: str) -> bool | None:
         return True if tag in self.helpdesk.get_ticket(ticket_id).tags else None
 
@@ -611,6 +637,10 @@ class Engine:
     def _language(self, client_id: str | None) -> str:
         client = self.config.client_by_id(client_id) if client_id else None
         return client.language if client and client.language else self.config.sync.language
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _hours_text(hours: Decimal) -> str:

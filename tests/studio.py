@@ -77,7 +77,7 @@ issue_field_id = {o.get("issue_field_id", self.issue_field)}
 hours_field_id = {self.hours_field}
 estimate_field_id = {self.estimate_field}
 notify_client = {str(o.get("notify_client", True)).lower()}
-timeout = 10
+timeout = {o.get("zendesk_timeout", 5)}
 ratelimit_budget = 5
 
 [redmine]
