@@ -123,8 +123,10 @@ class TicketBook:
             submitter = payload.get("submitter_id")
             submitter_id = self._check_requester_id(submitter) if submitter else actor_id
             blank = self._blank_ticket(int(submitter_id or actor_id))
+            self._check_author(comment, blank["submitter_id"])
             payload = {**payload}
-            payload.setdefault("requester_id", actor_id)
+            if payload.get("requester_id") is None:
+                payload["requester_id"] = actor_id
             if payload.get("organization_id") is None and payload["requester_id"] is not None:
                 requester = self.users.get(int(payload["requester_id"]))
                 payload["organization_id"] = requester["organization_id"] if requester else None
@@ -188,6 +190,8 @@ class TicketBook:
             comment = self._comment_spec(payload.get("comment"))
             payload = self._reopen_on_end_user_comment(ticket, payload, comment, actor_id)
             changes = self._proposed_changes(ticket, payload, actor_id, creating=False)
+            if comment is not None:
+                self._check_author(comment, actor_id)
             audit = self._new_audit(ticket_id, actor_id, when)
             if comment is not None:
                 audit["events"].append(
@@ -399,12 +403,15 @@ class TicketBook:
             return None
         return comment
 
+    def _check_author(self, spec: Record, actor_id: int) -> None:
+        """Checked before anything is stored, so a bad author leaves no half-made update."""
+        if int(spec.get("author_id") or actor_id) not in self.users:
+            raise record_invalid("author_id", "Author: is invalid", "InvalidValue")
+
     def _add_comment(
         self, ticket: Record, spec: Record, actor_id: int, when: float, audit_id: int
     ) -> Record:
         author_id = spec.get("author_id") or actor_id
-        if int(author_id) not in self.users:
-            raise record_invalid("author_id", "Author: is invalid", "InvalidValue")
         if spec.get("body") is not None and str(spec["body"]).strip():
             body = str(spec["body"])
             markup = body_to_html(body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -146,7 +147,7 @@ def test_ticket_json_has_the_real_shape(emu: ZendeskEmulator, api: Api, account:
     assert ticket["fields"] == ticket["custom_fields"]
     assert isinstance(ticket["generated_timestamp"], int)
     for key in ("created_at", "updated_at"):
-        assert __import__("re").match(ISO_Z, ticket[key])
+        assert re.match(ISO_Z, ticket[key])
     assert api.get(f"tickets/{ticket['id']}.json").json()["ticket"] == ticket
 
 
@@ -248,6 +249,16 @@ def test_one_comment_per_update(emu: ZendeskEmulator, api: Api, account: dict[st
     assert comments[0]["author_id"] == account["customer"]["id"]
     assert all(c["type"] == "Comment" and "html_body" in c for c in comments)
     assert emu.ticket(ticket["id"])["priority"] == "low"
+
+
+def test_invalid_comment_author_is_422_and_changes_nothing(
+    emu: ZendeskEmulator, api: Api, account: dict[str, Any]
+):
+    ticket = new_ticket(emu, account)
+    body = {"ticket": {"priority": "high", "comment": {"body": "x", "author_id": 777}}}
+    assert api.put(f"tickets/{ticket['id']}.json", body).status_code == 422
+    assert len(emu.audits(ticket["id"])) == 1
+    assert emu.ticket(ticket["id"])["priority"] is None
 
 
 def test_unknown_custom_field_is_422_and_changes_nothing(
