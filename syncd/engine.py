@@ -163,7 +163,7 @@ class Engine:
                         ticket_id=ticket_id,
                         issue_id=issue.id,
                         client=client.id if client else (ticket or {}).get("client"),
-                        origin="adopted:field" if from_field else "adopted:text",
+                        origin=self._origin(ticket_id, from_field=bool(from_field)),
                         issue_status=issue.status,
                         ticket_status=(ticket or {}).get("status"),
                     )
@@ -187,6 +187,13 @@ class Engine:
                     issue=issue.id,
                     linked_issue=other["issue_id"],
                 )
+
+    def _origin(self, ticket_id: int, *, from_field: bool) -> str:
+        # An issue we created whose run died before recording the link comes back through
+        # the issue feed first: it is ours, and its ticket is still owed the announcement.
+        if self.store.effect(f"create_issue:{ticket_id}"):
+            return "created"
+        return "adopted:field" if from_field else "adopted:text"
 
     def relay_status(self, link: dict, issue: Issue) -> None:
         ticket_id, old = link["ticket_id"], link["issue_status"]

@@ -254,3 +254,33 @@ def test_russian_templates(studio: Studio):
         c["body"] for c in studio.comments(ticket, public=True) if "передано в работу" in c["body"]
     ]
     assert len(reply) == 1 and f"№{issue_id}" in reply[0] and "«Сломалась форма»" in reply[0]
+
+
+def test_death_between_creating_the_issue_and_recording_the_link(studio: Studio, monkeypatch):
+    """The issue exists in Redmine, the journal says created, the link row was never written:
+    the next cycle meets the issue in the issue feed first and must treat it as ours."""
+    ticket = studio.ticket("Die after create")
+    from syncd.state import Store
+
+    real_add_link = Store.add_link
+
+    def dying_add_link(self, **kw):
+        raise SystemExit("killed")  # BaseException, like a kill: nothing after it runs
+
+    monkeypatch.setattr(Store, "add_link", dying_add_link)
+    studio.emu.advance(61)
+    with pytest.raises(SystemExit):
+        studio.syncd("sync")
+    monkeypatch.setattr(Store, "add_link", real_add_link)
+    assert len(studio.issue_for(ticket)) == 1
+    assert studio.comments(ticket, public=False) == []
+
+    studio.sync()
+    studio.sync()
+
+    assert len(studio.issue_for(ticket)) == 1
+    store = studio.store()
+    assert store.link_by_ticket(ticket)["origin"] == "created"
+    store.close()
+    assert len(studio.comments(ticket, public=False)) == 1
+    assert len([c for c in studio.comments(ticket, public=True) if "in work" in c["body"]]) == 1
