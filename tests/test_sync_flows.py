@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -67,19 +68,36 @@ def test_tagged_ticket_gets_one_issue_a_link_note_and_an_in_work_reply(studio: S
     assert "created Redmine issue" in out or "create" in out
 
 
-def test_second_cycle_changes_nothing(studio: Studio):
+def _redmine_requests(studio: Studio, start: int, end: int) -> list[str]:
+    """Requests Redmine itself logged between two byte offsets of its production.log."""
+    log = studio.redmine.datadir / "log" / "production.log"
+    with log.open("rb") as f:
+        f.seek(start)
+        text = f.read(end - start).decode("utf-8", "replace")
+    return re.findall(r'Started (\w+ "[^"?]+)', text)
+
+
+def test_second_cycle_changes_nothing_and_makes_one_request_per_feed(studio: Studio):
     studio.ticket("Logo is blurry")
     studio.sync()
+    studio.sync()  # the echo of the first cycle's own writes
     issues_before = studio.issues()
     studio.emu.clear_requests()
+    log = studio.redmine.datadir / "log" / "production.log"
+    offset = log.stat().st_size
 
     out = studio.sync()
+    end = log.stat().st_size
 
     assert studio.issues() == issues_before
-    assert _puts(studio.emu) == [], out
-    exports = [r for r in studio.emu.requests() if "/incremental/" in r["path"]]
-    assert len(exports) == 1  # the echo of our own writes comes back in one page
-    assert "nothing to do" in out or "tickets=" in out
+    assert [f"{r['method']} {r['path']}" for r in studio.emu.requests()] == [
+        "GET /api/v2/incremental/tickets/cursor.json"
+    ], out
+    assert sorted(_redmine_requests(studio, offset, end)) == [
+        'GET "/issues.json',
+        'GET "/time_entries.json',
+    ]
+    assert "nothing to do" in out
 
 
 def test_status_changes_reach_the_ticket_done_solves_and_reopen_reopens(studio: Studio):
