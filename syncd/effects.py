@@ -89,7 +89,14 @@ class Effects:
             issue_id=issue_id,
             detail=detail or {"describe": describe},
         )
-        result = do()
+        try:
+            result = do()
+        except ConnectorError as e:
+            if e.status is not None and 400 <= e.status < 500:
+                # The server answered "no": nothing was written, nothing can be in flight.
+                self.store.drop_effect(key)
+            # Otherwise (5xx, timeout, reset) it may have landed: stays pending, verified later.
+            raise
         self.store.finish_effect(key, issue_id=_issue_id(result))
         self._count(key, kind)
         log.info("effect_done", key=key, kind=kind, ticket=ticket_id, issue=issue_id)

@@ -372,6 +372,9 @@ class Store:
             values["issue_id"] = issue_id
         self.db["effects"].update(key, values)
 
+    def drop_effect(self, key: str) -> None:
+        self.db.execute("DELETE FROM effects WHERE key = ? AND status = 'pending'", [key])
+
     def pending_effects(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM effects WHERE status = 'pending' ORDER BY created_at")
 
