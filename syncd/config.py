@@ -7,6 +7,7 @@ Secrets never live in the file: it names the environment variable (`*_env`) or t
 from __future__ import annotations
 
 import os
+from importlib import resources
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -359,4 +360,4 @@ def _opt_path(base: Path, value: str | None) -> str | None:
 
 
 def _default_templates() -> Path:
-    return Path(__file__).resolve().parent.parent / "config" / "templates"
+    return Path(str(resources.files("syncd.default_templates")))

@@ -1,0 +1,1 @@
+"""Default client message templates, installed as the package syncd.default_templates."""
