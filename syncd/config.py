@@ -7,10 +7,10 @@ Secrets never live in the file: it names the environment variable (`*_env`) or t
 from __future__ import annotations
 
 import os
-from importlib import resources
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
