@@ -242,13 +242,17 @@ class TicketBook:
             for ticket in self.tickets.values():
                 solved_at = ticket.get("solved_at")
                 if ticket["status"] == "solved" and solved_at and now - solved_at >= seconds:
-                    audit = self._new_audit(ticket["id"], SYSTEM_USER, now)
+                    # Stamped when Zendesk would have closed it, not when this lazy sweep
+                    # noticed: a history seeded in the past must read as it would have happened.
+                    # The sweep runs before every request, so no export cursor has passed it.
+                    at = solved_at + seconds
+                    audit = self._new_audit(ticket["id"], SYSTEM_USER, at)
                     audit["via"] = {"channel": "rule", "source": {"rel": "automatic_close"}}
                     audit["events"].extend(
                         self._field_events("Change", {"status": "closed"}, ticket)
                     )
                     ticket["status"] = "closed"
-                    self._touch(ticket, now)
+                    self._touch(ticket, at)
                     closed.append(ticket["id"])
             if closed:
                 self._changed()

@@ -103,6 +103,5 @@ def backfill(since: date) -> Callable[[Engine], None]:
         engine.pull_issues(full=True)
         engine.reread_time_entries(since, engine.now().date())
         engine.backfill_tickets(since)
-        engine.push_hours()
 
     return work

@@ -77,7 +77,6 @@ class Engine:
         self.messages = Messages(config.templates_dir)
         self.now = now
         self.stats = Stats()
-        self._touched_issues: set[int] = set()
         self._project_ids: dict[str, int] | None = None
 
     # ================================================================ the cycle
@@ -134,9 +133,15 @@ class Engine:
 
     def handle_issue(self, issue: Issue) -> None:
         field_value = issue.custom_fields.get(self.config.redmine.ticket_field_id) or None
+        known = self.store.issue(issue.id)
         with self.store.atomic():
             if self.store.save_issue(issue, field_value):
                 self.stats.issues += 1
+                old_parent = known["parent_id"] if known else None
+                if known and old_parent != issue.parent_id:
+                    # A subtask moved: both trees' hours change.
+                    for moved in {issue.id, old_parent} - {None}:
+                        self.store.mark_hours_dirty(moved)
         # Decided from the link's state, not from "it changed": a relay that failed last
         # time is still owed when the issue comes back unchanged.
         link = self.store.link_by_issue(issue.id)
@@ -168,7 +173,6 @@ class Engine:
                         ticket_status=(ticket or {}).get("status"),
                     )
                 self.stats.adopted += 1
-                self._touched_issues.add(issue.id)
                 log.info(
                     "link_adopted",
                     ticket=ticket_id,
@@ -299,10 +303,11 @@ class Engine:
         with self.store.atomic():
             self._save_entries(seen.values())
             self.store.delete_time_entries(row["id"] for row in gone)
+            for row in gone:
+                if row["issue_id"]:
+                    self.store.mark_hours_dirty(row["issue_id"])
             self.store.set_cursor(REREAD_CURSOR, iso(self.now()) or "")
         for row in gone:
-            if row["issue_id"]:
-                self._touched_issues.add(row["issue_id"])
             log.info(
                 "time_entry_deleted",
                 entry=row["id"],
@@ -314,10 +319,12 @@ class Engine:
 
     def _save_entries(self, entries: Iterable[TimeEntry]) -> None:
         for entry in entries:
+            old_issue = self.store.time_entry_issue(entry.id)
             if self.store.save_time_entry(entry):
                 self.stats.time_entries += 1
-                if entry.issue_id:
-                    self._touched_issues.add(entry.issue_id)
+                # An entry moved to another issue changes two tickets' hours.
+                for issue_id in {entry.issue_id, old_issue} - {None}:
+                    self.store.mark_hours_dirty(issue_id)
 
     # ================================================================ Zendesk tickets
     def pull_tickets(self) -> None:
@@ -524,13 +531,10 @@ class Engine:
 
     # ================================================================ hours back
     def push_hours(self) -> None:
-        tickets: set[int] = set()
-        for issue_id in self._touched_issues:
-            for candidate in [issue_id, *self.store.ancestors(issue_id)]:
-                link = self.store.link_by_issue(candidate)
-                if link:
-                    tickets.add(link["ticket_id"])
-        for ticket_id in sorted(tickets):
+        """Every link whose hours may have changed (flagged in the store when its entries or
+        its issue tree changed) gets its ticket's hours field set to the exact sum."""
+        for link in self.store.dirty_hour_links():
+            ticket_id = link["ticket_id"]
             self._item(f"hours:{ticket_id}", lambda t=ticket_id: self.push_ticket_hours(t))
 
     def push_ticket_hours(self, ticket_id: int) -> None:
@@ -539,23 +543,44 @@ class Engine:
             return
         hours = self.store.hours_for_issues(self.store.issue_tree(link["issue_id"]))
         text = _hours_text(hours)
-        if link["hours_pushed"] == text or (link["hours_pushed"] is None and hours == 0):
-            return
         ticket = self.store.ticket(ticket_id)
-        if ticket and ticket["status"] in FINAL_TICKET_STATUSES:
-            return  # closed tickets can't be updated; the report still has the hours
-        field_id = self.config.zendesk.hours_field_id
-        self.effects.plain(
-            f"set hours on ticket #{ticket_id} to {text}",
-            lambda: self.helpdesk.update_ticket(
-                ticket_id, TicketUpdate(custom_fields={field_id: text})
-            ),
-            ticket=ticket_id,
-            hours=text,
-        )
+        unchanged = link["hours_pushed"] == text or (link["hours_pushed"] is None and hours == 0)
+        if not unchanged and ticket and ticket["status"] in FINAL_TICKET_STATUSES:
+            # Closed tickets can't be updated (422); the reports still have the hours.
+            log.info("hours_not_pushed", ticket=ticket_id, hours=text, reason=ticket["status"])
+            unchanged = True
+        if not unchanged:
+            field_id = self.config.zendesk.hours_field_id
+            try:
+                self.effects.plain(
+                    f"set hours on ticket #{ticket_id} to {text}",
+                    lambda: self.helpdesk.update_ticket(
+                        ticket_id, TicketUpdate(custom_fields={field_id: text})
+                    ),
+                    ticket=ticket_id,
+                    hours=text,
+                )
+            except ConnectorError as e:
+                if e.status != 422 or not self._ticket_is_final(ticket_id):
+                    raise
+                log.info("hours_not_pushed", ticket=ticket_id, hours=text, reason="closed")
+                text = link["hours_pushed"]
+            else:
+                self.stats.hours_pushed += 1
         with self.store.atomic():
-            self.store.update_link(ticket_id, hours_pushed=text)
-        self.stats.hours_pushed += 1
+            self.store.update_link(ticket_id, hours_pushed=text, hours_dirty=0)
+
+    def _ticket_is_final(self, ticket_id: int) -> bool:
+        """Re-read a ticket that refused an update; remember it if it is closed for good."""
+        ticket = self.helpdesk.get_ticket(ticket_id)
+        client = client_for_organization(ticket.organization_id, self.config.clients)
+        with self.store.atomic():
+            self.store.save_ticket(
+                ticket,
+                client=client.id if client else None,
+                wants_issue=self.config.zendesk.work_tag in ticket.tags,
+            )
+        return ticket.status in FINAL_TICKET_STATUSES
 
     # ================================================================ failures and retries
     def _item(self, item: str, work: Callable[[], None]) -> None:

@@ -40,7 +40,9 @@ CREATE INDEX IF NOT EXISTS issues_parent ON issues (parent_id);
 CREATE TABLE IF NOT EXISTS links (
     ticket_id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL UNIQUE, client TEXT,
     origin TEXT NOT NULL, linked_at TEXT NOT NULL, issue_status TEXT, ticket_status TEXT,
-    done_rounds INTEGER NOT NULL DEFAULT 0, hours_pushed TEXT);
+    done_rounds INTEGER NOT NULL DEFAULT 0, hours_pushed TEXT,
+    hours_dirty INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX IF NOT EXISTS links_hours_dirty ON links (hours_dirty);
 CREATE TABLE IF NOT EXISTS time_entries (
     id INTEGER PRIMARY KEY, project TEXT, issue_id INTEGER, user TEXT, user_id INTEGER,
     activity TEXT, hours TEXT NOT NULL, spent_on TEXT NOT NULL, comments TEXT,
@@ -258,12 +260,23 @@ class Store:
                 "ticket_status": ticket_status,
                 "done_rounds": 0,
                 "hours_pushed": None,
+                "hours_dirty": 1,
             }
         )
         self.db.execute("DELETE FROM conflicts WHERE issue_id = ?", [issue_id])
 
     def update_link(self, ticket_id: int, **values: Any) -> None:
         self.db["links"].update(ticket_id, values)
+
+    def mark_hours_dirty(self, issue_id: int) -> None:
+        """The hours of the link whose issue tree holds this issue must be recomputed.
+        Kept in the store, not in memory: a cycle killed after saving time entries still
+        owes the ticket its hours, and the next cycle finds the flag."""
+        for candidate in [issue_id, *self.ancestors(issue_id)]:
+            self.db.execute("UPDATE links SET hours_dirty = 1 WHERE issue_id = ?", [candidate])
+
+    def dirty_hour_links(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM links WHERE hours_dirty = 1 ORDER BY ticket_id")
 
     def links(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM links ORDER BY ticket_id")
@@ -291,6 +304,10 @@ class Store:
         return {
             r["id"] for r in self._all(f"SELECT id FROM time_entries WHERE id IN ({marks})", *ids)
         }
+
+    def time_entry_issue(self, entry_id: int) -> int | None:
+        row = self._one("SELECT issue_id FROM time_entries WHERE id = ?", entry_id)
+        return row["issue_id"] if row else None
 
     def save_time_entry(self, e: TimeEntry) -> bool:
         """Store an entry; True when it is new or differs from what was stored."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -142,3 +143,34 @@ def test_secrets_never_reach_the_output(studio: Studio):
     # Logs are JSON lines under cron (stderr is not a terminal).
     first = next(line for line in err.splitlines() if line.strip())
     assert first.startswith("{") and '"event"' in first
+
+
+def test_daemon_runs_cycles_and_stops_cleanly_on_sigterm(studio: Studio):
+    ticket = studio.ticket("Daemon work")
+    studio.emu.advance(61)
+    log = studio.tmp / "daemon.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd.cli", "--config", str(studio.config_path), "run"],
+            cwd=ROOT,
+            env=studio.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            _wait_for(lambda: '"cycle_finished"' in log.read_text(), timeout=60)
+            assert len(studio.issue_for(ticket)) == 1
+            # Between ticks the lock is free: a manual cycle runs and duplicates nothing.
+            code, out = studio.syncd("sync")
+            assert code == 0, out
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, log.read_text()
+    events = [
+        json.loads(line)["event"] for line in log.read_text().splitlines() if line.startswith("{")
+    ]
+    assert events[0] == "daemon_started" and "daemon_stopping" in events
+    assert len(studio.issue_for(ticket)) == 1
+    assert len([c for c in studio.comments(ticket, public=True) if "in work" in c["body"]]) == 1

@@ -302,3 +302,30 @@ def test_death_between_creating_the_issue_and_recording_the_link(studio: Studio,
     store.close()
     assert len(studio.comments(ticket, public=False)) == 1
     assert len([c for c in studio.comments(ticket, public=True) if "in work" in c["body"]]) == 1
+
+
+def test_backfill_imports_history_and_writes_nothing(studio: Studio, redmine_user):
+    old = studio.ticket("Old request", status="solved", created_at="2026-08-03T09:00:00Z")
+    pending = studio.ticket("Tagged, never linked")
+    handmade = studio.redmine.create_issue(studio.project, "Old work", ticket=old)
+    for day, hours in (("2026-08-04", 2), ("2026-09-10", 1.5), ("2026-10-01", 0.5)):
+        studio.redmine.log_time(
+            hours, issue_id=handmade["id"], user_id=redmine_user.id, spent_on=day
+        )
+    studio.emu.advance(61)
+    assert studio.zd(old)["status"] == "closed"  # Zendesk closed it 28 days after solving
+    studio.emu.advance(61)  # ... and that change, made "now", has passed the export's lag
+    studio.emu.clear_requests()
+
+    code, out = studio.syncd("backfill", "--since", "2026-08-01")
+
+    assert code == 0, out
+    assert _puts(studio.emu) == []
+    assert [i["id"] for i in studio.issues()] == [handmade["id"]]  # nothing created
+    store = studio.store()
+    assert {t["id"] for t in store._all("SELECT id FROM tickets")} == {old, pending}
+    assert store.link_by_ticket(old)["origin"] == "adopted:field"
+    assert store.hours_for_issues([handmade["id"]]) == 4
+    assert store.link_by_ticket(pending) is None
+    store.close()
+    assert "3 time entries" in out and "1 links adopted" in out

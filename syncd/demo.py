@@ -1,0 +1,623 @@
+"""`syncd demo` (what `make demo` runs): a small web studio, end to end, on this machine.
+
+Starts the Zendesk emulator, seeds three clients' tickets in it and their projects in the real
+local Redmine (`make redmine`), runs syncd's sync cycles in between a simulated two months of
+work, and prints what happened and where everything is. A re-run starts over: the previous
+demo's emulator is stopped, its Redmine projects deleted and its files removed.
+
+Pieces: syncd/demo_env.py (settings, REST clients, the emulator process, files),
+syncd/demo_seed.py (the studio's data and the simulated work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import shutil
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from syncd import app
+from syncd.config import Config, load_config
+from syncd.demo_env import (
+    DemoError,
+    DemoFiles,
+    Emulator,
+    Redmine,
+    Zendesk,
+    forget_previous_demo,
+    load_redmine_settings,
+    open_private,
+    shown,
+    start_emulator,
+    stop_emulator,
+    write_manifest,
+    write_secret,
+)
+from syncd.demo_seed import (
+    AGENT_EMAIL,
+    CLIENTS,
+    STRANGER,
+    WORK_TAG,
+    Seeded,
+    WorkDone,
+    client_reopens,
+    issue_owner,
+    log_time,
+    make_issues_by_hand,
+    seed_redmine,
+    seed_zendesk,
+    set_status,
+    simulate_month,
+    window_start,
+)
+from syncd.engine import Stats
+from syncd.lock import CycleLock, Locked
+from syncd.logging import mask_secrets
+from syncd.state import Store
+
+MAX_QUIET_CYCLES = 4  # "until nothing changes" gives up after this many extra cycles
+ACTIONS_SHOWN = 6  # per cycle; all of them go to actions.log
+
+
+def out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    files = DemoFiles(Path(args.dir))
+    try:
+        demo = Demo(files)
+        demo.run()
+    except DemoError as e:
+        print(f"syncd demo: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\nsyncd demo: interrupted; `make demo` starts over", file=sys.stderr)
+        return 130
+    out(f"\nThe demo took {time.monotonic() - started:.0f} s.")
+    return 0 if demo.ok else 1
+
+
+@dataclass
+class Demo:
+    files: DemoFiles
+    redmine: Redmine | None = None
+    zendesk: Zendesk | None = None
+    emulator: Emulator | None = None
+    seeded: Seeded | None = None
+    config: Config | None = None
+    cycles: int = 0
+    ok: bool = True
+    history: list[tuple[str, Stats]] = field(default_factory=list)
+    _actions: TextIO | None = None
+
+    # ------------------------------------------------------------------ the story
+    def run(self) -> None:
+        out("syncd demo: a small web studio, its clients' Zendesk tickets and its Redmine")
+        self.prepare()
+        try:
+            with _LogToFile(self.files):
+                self.seed()
+                self.write_config()
+                self.check()
+                self.story()
+                self.table()
+        except BaseException:
+            # Half a demo is no use: don't leave its emulator running.
+            stop_emulator(self.files)
+            raise
+        finally:
+            if self._actions:
+                self._actions.close()
+        self.where()
+
+    def prepare(self) -> None:
+        out("\n== Getting ready")
+        settings = load_redmine_settings()
+        rm = Redmine(settings)
+        rm.connect()
+        self.redmine = rm
+        out(f"  Redmine   {rm.url} (settings from {settings.source})")
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        self._refuse_if_syncd_runs()
+        for line in forget_previous_demo(self.files, rm):
+            out(f"  re-run: {line}")
+        token = secrets.token_urlsafe(24)
+        write_secret(self.files.zendesk_token, token)
+        write_secret(self.files.redmine_key, settings.api_key)
+        self.emulator = start_emulator(self.files, token=token, email=AGENT_EMAIL)
+        self.zendesk = Zendesk(self.emulator.url, AGENT_EMAIL, token)
+        out(
+            f"  Zendesk   {self.emulator.url} (the emulator, pid {self.emulator.pid}, "
+            f"log {shown(self.files.emulator_log)})"
+        )
+
+    def _refuse_if_syncd_runs(self) -> None:
+        if not self.files.state.exists():
+            return
+        try:
+            with CycleLock(self.files.state):
+                pass
+        except Locked as e:
+            raise DemoError(
+                f"{e}: a syncd is using this demo; stop it before starting the demo over", 75
+            ) from None
+
+    def seed(self) -> None:
+        rm, zd = self._clients()
+        today = date.today()
+        seeded = Seeded(suffix=secrets.token_hex(2), start=window_start(today), today=today)
+        self.seeded = seeded
+        out("\n== Seeding the studio")
+        seed_zendesk(zd, seeded)
+        seed_redmine(rm, seeded)
+        write_manifest(
+            self.files,
+            {
+                "projects": list(seeded.projects.values()),
+                "emulator": self.emulator.url if self.emulator else None,
+                "redmine": rm.url,
+            },
+        )
+        make_issues_by_hand(rm, zd.url, seeded)
+
+        clients = ", ".join(c.org for c in CLIENTS)
+        out(f"  Zendesk: organizations {clients} (clients) and {STRANGER.org} (not a client),")
+        out("           an end-user in each, ticket fields " + _fields_text(seeded))
+        tickets = seeded.tickets
+        tagged = [t for t in tickets if t.spec.tagged and t.client.is_client]
+        untagged = [t for t in tickets if not t.spec.tagged]
+        stray = [t for t in tickets if t.spec.tagged and not t.client.is_client]
+        first = min(t.created_at for t in tickets).date()
+        last = max(t.created_at for t in tickets).date()
+        out(
+            f"  {len(tickets)} tickets (#{tickets[0].id}–#{tickets[-1].id}) created {first} … "
+            f"{last}, in English and Russian:"
+        )
+        out(f"    {len(tagged)} tagged {WORK_TAG!r} by the clients' organizations: they need work")
+        out(f"    {len(untagged)} untagged (questions answered in Zendesk): no issue expected")
+        for t in stray:
+            out(f"    #{t.id} tagged, but from {t.client.org}, which is no client: 'unassigned'")
+        out(f"  Redmine: projects {', '.join(seeded.projects.values())} (one per client),")
+        devs = ", ".join(f"{login} (#{uid})" for login, uid in seeded.dev_ids.items())
+        reused = "" if seeded.devs_created else ", reused from an earlier demo"
+        out(f"           developers {devs}{reused}")
+        out("  Issues developers made by hand before syncd, each pointing at a ticket:")
+        how = {
+            "field": "the 'Zendesk ticket' field",
+            "subject": "'Zendesk #N' in the subject",
+            "url": "the ticket's URL in the description",
+        }
+        for issue_id, t in seeded.hand_issues:
+            tag = "" if t.spec.tagged else " (an untagged ticket)"
+            out(f"    issue #{issue_id} → ticket #{t.id}{tag}, by {how[t.spec.hand or '']}")
+
+    def write_config(self) -> None:
+        seeded, rm = self.seeded, self.redmine
+        assert seeded and rm and self.emulator
+        lines = [
+            "# Written by `syncd demo`: the demo studio (Zendesk emulator + the local Redmine).",
+            "# Relative paths are relative to this file. No secrets in here: they are in",
+            "# zendesk.token and redmine.key beside it (mode 0600).",
+            "",
+            "[state]",
+            'path = "syncd.db"',
+            "",
+            "[zendesk]",
+            f'url = "{self.emulator.url}"',
+            f'email = "{AGENT_EMAIL}"',
+            'token_file = "zendesk.token"',
+            f'work_tag = "{WORK_TAG}"',
+            f"issue_field_id = {seeded.field_ids['issue']}          # Redmine issue",
+            f"hours_field_id = {seeded.field_ids['hours']}          # Hours spent",
+            f"estimate_field_id = {seeded.field_ids['estimate']}       # Estimate, h",
+            "notify_client = true",
+            "timeout = 10",
+            "ratelimit_budget = 30",
+            "",
+            "[redmine]",
+            f'url = "{rm.url}"',
+            'key_file = "redmine.key"',
+            f"ticket_field_id = {rm.ticket_field_id}         # Zendesk ticket",
+            'done_statuses = ["Resolved", "Closed"]',
+            'reopen_status = "In Progress"',
+            'default_tracker = "Support"',
+            "timeout = 20",
+            "",
+            "[sync]",
+            "interval_minutes = 1",
+            'language = "ru"',
+        ]
+        for client in CLIENTS:
+            lines += [
+                "",
+                "[[clients]]",
+                f'id = "{client.id}"',
+                f'name = "{client.org}"',
+                f"zendesk_organization_id = {seeded.org_ids[client.id]}",
+                f'redmine_projects = ["{seeded.projects[client.id]}"]',
+                f'language = "{client.language}"',
+            ]
+        self.files.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.config = load_config(self.files.config)
+        out(f"\n== Config: {shown(self.files.config)}")
+        out(
+            "  clients → projects: "
+            + ", ".join(f"{c.name} → {c.issue_project}" for c in self.config.clients)
+        )
+        out(
+            f"  {STRANGER.org} (organization {seeded.org_ids[STRANGER.id]}) is deliberately "
+            "not in it"
+        )
+
+    def check(self) -> None:
+        from syncd.check import run_checks
+
+        assert self.config
+        out(f"\n== syncd check (what `syncd --config {shown(self.files.config)} check` prints)")
+        problems = run_checks(self.config, out=lambda line: out("  " + line))
+        if problems:
+            raise DemoError(f"`syncd check` found {len(problems)} problem(s), see above", 1)
+
+    def story(self) -> None:
+        rm, zd = self._clients()
+        seeded = self.seeded
+        assert seeded
+        self.cycle(
+            "first sync: adopts the hand-made links, creates issues for the other tagged tickets"
+        )
+
+        out("\n== Meanwhile, two months of work in Redmine")
+        work = simulate_month(rm, seeded, self.links())
+        _print_work(work)
+        self.cycle("relays the statuses to the tickets and puts the hours on them")
+
+        reopen = next(t for t in seeded.tickets if t.spec.fate == "reopen")
+        text = client_reopens(zd, seeded, reopen)
+        out(f"\n== {reopen.client.requester[0]} ({reopen.client.org}) answers the 'done' reply")
+        out(f"  on ticket #{reopen.id}: “{text}” — Zendesk reopens the ticket")
+        self.cycle("the client's answer reopens the Redmine issue")
+
+        issue_id = self.links()[reopen.id]
+        dev = issue_owner(rm, seeded, issue_id)
+        log_time(rm, seeded, WorkDone(), issue_id, dev, seeded.today, 1.5, "Development")
+        set_status(rm, issue_id, "Resolved", "Fixed on iOS Safari as well.", seeded, dev)
+        out(f"\n== {dev.name} fixes issue #{issue_id} again: +1.5 h, Resolved")
+        self.cycle("the second round of work is done: a second 'done' reply")
+
+        for _ in range(MAX_QUIET_CYCLES):
+            stats = self.cycle("again, until nothing changes")
+            if _quiet(stats):
+                break
+        else:
+            out("  (still changing after several cycles; see `syncd status`)")
+            self.ok = False
+
+    # ------------------------------------------------------------------ one sync cycle
+    def cycle(self, why: str) -> Stats:
+        _, zd = self._clients()
+        assert self.config
+        self.cycles += 1
+        n = self.cycles
+        # The export hides the last minute: move the emulator's clock instead of sleeping.
+        zd.advance(61)
+        actions: list[str] = []
+        t0 = time.monotonic()
+        stats = app.run_command(self.config, "sync", dry_run=False, announce=actions.append)
+        took = time.monotonic() - t0
+        self.history.append((why, stats))
+        out(f"\n== Sync cycle {n} — {why} ({took:.1f} s)")
+        out(
+            f"  read: {_n(stats.tickets, 'ticket')}, {_n(stats.issues, 'changed issue')}, "
+            f"{_n(stats.time_entries, 'new time entry', 'new time entries')}"
+        )
+        did = _did(stats)
+        out("  did:  " + ("; ".join(did) if did else "nothing — everything is in sync"))
+        for line in actions[:ACTIONS_SHOWN]:
+            out(f"    · {line}")
+        if len(actions) > ACTIONS_SHOWN:
+            out(f"    · … {len(actions) - ACTIONS_SHOWN} more in {shown(self.files.actions_log)}")
+        self._log_actions(n, why, actions)
+        if not stats.ok:
+            self.ok = False
+            out(
+                f"  PROBLEM: {stats.failures} failed item(s), failed sources "
+                f"{stats.sources_failed or 'none'}; they are retried next cycle "
+                f"(details: syncd status, {shown(self.files.syncd_log)})"
+            )
+        return stats
+
+    def _log_actions(self, n: int, why: str, actions: list[str]) -> None:
+        if self._actions is None:
+            self._actions = open_private(self.files.actions_log)
+        self._actions.write(f"# sync cycle {n}: {why}\n")
+        self._actions.writelines(f"{line}\n" for line in actions)
+        self._actions.flush()
+
+    def links(self) -> dict[int, int]:
+        store = Store(self.files.state)
+        try:
+            return {x["ticket_id"]: x["issue_id"] for x in store.links()}
+        finally:
+            store.close()
+
+    # ------------------------------------------------------------------ the results
+    def table(self) -> None:
+        rm, zd = self._clients()
+        seeded = self.seeded
+        assert seeded
+        store = Store(self.files.state)
+        try:
+            links = {x["ticket_id"]: x for x in store.links()}
+            unassigned = {x["id"] for x in store.unassigned_tickets()}
+        finally:
+            store.close()
+        tickets = zd.tickets([t.id for t in seeded.tickets])
+        issues, hours = _redmine_issues_and_hours(rm, list(seeded.projects.values()))
+        hours_field = seeded.field_ids["hours"]
+
+        out("\n== Where every ticket ended up")
+        head = (
+            f"  {'ticket':<7}{'client':<10}{'subject':<38}{'ticket st.':<11}"
+            f"{'issue':<15}{'issue status':<13}{'hours on ticket':>15}{'in Redmine':>11}"
+        )
+        out(head)
+        out("  " + "─" * (len(head) - 2))
+        for t in seeded.tickets:
+            zt = tickets.get(t.id, {})
+            client = t.client.id if t.client.is_client else "—"
+            subject = _cut(t.spec.subject, 36)
+            first = f"  #{t.id:<6}{client:<10}{subject:<38}{zt.get('status', '?'):<11}"
+            link = links.get(t.id)
+            if link is None:
+                if t.id in unassigned:
+                    why = f"unassigned: {t.client.org} is no client (tagged; see syncd status)"
+                elif not t.spec.tagged:
+                    why = "not tagged: no issue (as it should be)"
+                else:
+                    why = "NO ISSUE (unexpected)"
+                    self.ok = False
+                out(first + why)
+                continue
+            issue_id = link["issue_id"]
+            origin = "made" if link["origin"] == "created" else "adopted"
+            status = issues.get(issue_id, {}).get("status", {}).get("name", "?")
+            on_ticket = _field(zt, hours_field)
+            in_redmine = _tree_hours(issue_id, issues, hours)
+            mark = "" if _same_hours(on_ticket, in_redmine) else " ≠"
+            out(
+                first
+                + f"{f'#{issue_id} {origin}':<15}{status:<13}"
+                + f"{(on_ticket or '—'):>15}{_hours(in_redmine):>11}{mark}"
+            )
+        out(
+            "  hours on ticket: the Zendesk field 'Hours spent' syncd keeps up to date; "
+            "in Redmine: the issue's"
+        )
+        out("  time entries with its subtasks'. 'made' = created by syncd, 'adopted' = by hand.")
+
+    def where(self) -> None:
+        seeded, rm = self.seeded, self.redmine
+        assert seeded and rm and self.emulator and self.config
+        cfg = shown(self.files.config)
+        syncd = _syncd_command()
+        out("\n== Where things are")
+        out(f"  config     {cfg}  (secrets beside it: zendesk.token, redmine.key, mode 0600)")
+        out(f"  state      {shown(self.files.state)}  (SQLite: tickets, issues, hours, links)")
+        out(
+            f"  logs       {shown(self.files.syncd_log)} (syncd, JSON lines), "
+            f"{shown(self.files.actions_log)} (every write, by cycle)"
+        )
+        out(
+            f"  Zendesk    {self.emulator.url}  (emulator pid {self.emulator.pid}, keeps running; "
+            f"agent {AGENT_EMAIL})"
+        )
+        out(
+            f"             curl -u {AGENT_EMAIL}/token:$(cat {shown(self.files.zendesk_token)}) "
+            f"{self.emulator.url}/api/v2/tickets/{seeded.tickets[0].id}.json"
+        )
+        for client in CLIENTS:
+            out(
+                f"  Redmine    {rm.url}/projects/{seeded.projects[client.id]}/issues?set_filter=1"
+                f"&status_id=*   ({client.org}; public, no login needed)"
+            )
+        out("\n== Try next")
+        out(f"  {syncd} --config {cfg} status            what syncd knows (reads the state only)")
+        out(f"  {syncd} --config {cfg} sync --dry-run    what a cycle would do now: nothing")
+        out(f"  {syncd} --config {cfg} check             the config against both services")
+        out(
+            f"  kill $(cat {shown(self.files.emulator_pid)})"
+            "                   stop the emulator (`make demo` starts over anyway)"
+        )
+        entries = _count(self.files.state, "time_entries")
+        out("\n== Reports")
+        out(
+            "  Not built yet: the monthly billing and SLA reports are separate work in progress, "
+            "so this"
+        )
+        out(
+            f"  demo prints none. Their input is already here: {entries} time entries over two "
+            f"months, the tickets and links, in {shown(self.files.state)}."
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _clients(self) -> tuple[Redmine, Zendesk]:
+        assert self.redmine and self.zendesk
+        return self.redmine, self.zendesk
+
+
+class _LogToFile:
+    """syncd's structured log goes to syncd.log: the terminal is for the story."""
+
+    def __init__(self, files: DemoFiles) -> None:
+        self.files = files
+        self.old: dict[str, Any] = {}
+        self.handle: TextIO | None = None
+
+    def __enter__(self) -> None:
+        self.old = structlog.get_config()
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        self.handle = open_private(self.files.syncd_log)
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+                mask_secrets,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            logger_factory=structlog.WriteLoggerFactory(file=self.handle),
+            cache_logger_on_first_use=False,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        structlog.configure(**self.old)
+        if self.handle:
+            self.handle.close()
+
+
+# ====================================================================== formatting
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def _did(stats: Stats) -> list[str]:
+    w = stats.writes
+    parts: list[tuple[int, Callable[[int], str]]] = [
+        (stats.created, lambda n: f"created {_n(n, 'Redmine issue')}"),
+        (stats.adopted, lambda n: f"adopted {_n(n, 'link')} made by hand"),
+        (
+            w.get("ticket_linked", 0),
+            lambda n: f"wrote the issue number + an internal note into {_n(n, 'ticket')}",
+        ),
+        (
+            w.get("reply_in_work", 0),
+            lambda n: "sent " + _n(n, "'in work' reply", "'in work' replies"),
+        ),
+        (w.get("status_note", 0), lambda n: f"added {_n(n, 'internal status note')}"),
+        (
+            w.get("reply_done", 0),
+            lambda n: "sent " + _n(n, "'done' reply", "'done' replies") + ", solved the tickets",
+        ),
+        (w.get("reopen_issue", 0), lambda n: f"reopened {_n(n, 'Redmine issue')}"),
+        (stats.hours_pushed, lambda n: f"put spent hours on {_n(n, 'ticket')}"),
+        (
+            stats.time_entries_deleted,
+            lambda n: f"noticed {_n(n, 'deleted time entry', 'deleted time entries')}",
+        ),
+    ]
+    return [text(n) for n, text in parts if n]
+
+
+def _quiet(stats: Stats) -> bool:
+    return stats.ok and not _did(stats)
+
+
+def _print_work(work: WorkDone) -> None:
+    out(
+        f"  {work.entries} time entries, {_hours(work.hours)} h, spent {work.first_day} … "
+        f"{work.last_day}"
+    )
+    out(
+        f"  by {', '.join(sorted(work.users))}; activities {', '.join(sorted(work.activities))} "
+        "(Internal ones are marked not billable)"
+    )
+    moved = ", ".join(f"{len(ids)} → {status}" for status, ids in sorted(work.by_status.items()))
+    out(f"  issues moved: {moved}; the rest stay New")
+    if work.subtasks:
+        out(f"  subtask #{work.subtasks[0]}: hours of its own: they count for its parent's ticket")
+    out("  a monthly call per client logged on the project itself (no ticket: reports only)")
+
+
+def _fields_text(seeded: Seeded) -> str:
+    names = {"issue": "Redmine issue", "hours": "Hours spent", "estimate": "Estimate, h"}
+    return ", ".join(f"'{names[k]}' (#{v})" for k, v in seeded.field_ids.items())
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _field(ticket: dict[str, Any], field_id: int) -> str | None:
+    for f in ticket.get("custom_fields") or []:
+        if f.get("id") == field_id and f.get("value") not in (None, ""):
+            return str(f["value"])
+    return None
+
+
+def _hours(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+def _same_hours(on_ticket: str | None, in_redmine: Decimal) -> bool:
+    if on_ticket is None:
+        return in_redmine == 0
+    return Decimal(on_ticket) == in_redmine
+
+
+def _redmine_issues_and_hours(
+    rm: Redmine, projects: list[str]
+) -> tuple[dict[int, dict[str, Any]], dict[int, Decimal]]:
+    issues: dict[int, dict[str, Any]] = {}
+    hours: dict[int, Decimal] = defaultdict(Decimal)
+    for project in projects:
+        for path, key in (("/issues.json", "issues"), ("/time_entries.json", "time_entries")):
+            offset = 0
+            while True:
+                params: dict[str, Any] = {"project_id": project, "limit": 100, "offset": offset}
+                if key == "issues":
+                    params["status_id"] = "*"
+                page = rm.get(path, **params)
+                for x in page[key]:
+                    if key == "issues":
+                        issues[int(x["id"])] = x
+                    elif x.get("issue"):
+                        hours[int(x["issue"]["id"])] += Decimal(str(x["hours"]))
+                offset += len(page[key])
+                if not page[key] or offset >= int(page.get("total_count", 0)):
+                    break
+    return issues, hours
+
+
+def _tree_hours(root: int, issues: dict[int, dict[str, Any]], hours: dict[int, Decimal]) -> Decimal:
+    children: dict[int, list[int]] = defaultdict(list)
+    for issue in issues.values():
+        if issue.get("parent"):
+            children[int(issue["parent"]["id"])].append(int(issue["id"]))
+    total, todo = Decimal(0), [root]
+    while todo:
+        current = todo.pop()
+        total += hours.get(current, Decimal(0))
+        todo.extend(children.get(current, []))
+    return total
+
+
+def _count(state: Path, table: str) -> int:
+    store = Store(state)
+    try:
+        return store.count(table)
+    finally:
+        store.close()
+
+
+def _syncd_command() -> str:
+    """How to call syncd from here: `syncd` when that is on PATH, else the venv's script."""
+    script = Path(sys.executable).parent / "syncd"
+    on_path = shutil.which("syncd")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "syncd"
+    return shown(script) if script.exists() else f"{sys.executable} -m syncd.cli"
