@@ -329,3 +329,24 @@ def test_backfill_imports_history_and_writes_nothing(studio: Studio, redmine_use
     assert store.link_by_ticket(pending) is None
     store.close()
     assert "3 time entries" in out and "1 links adopted" in out
+
+
+def test_hours_owed_survive_a_death_before_the_push(studio: Studio, redmine_user, monkeypatch):
+    ticket = studio.ticket("Hours after a crash")
+    studio.sync()
+    issue_id = studio.issue_for(ticket)[0]["id"]
+    studio.redmine.log_time(3.5, issue_id=issue_id, user_id=redmine_user.id)
+    from syncd.engine import Engine
+
+    def killed(self):
+        raise SystemExit("killed after the time entries were stored")
+
+    monkeypatch.setattr(Engine, "push_hours", killed)
+    studio.emu.advance(61)
+    with pytest.raises(SystemExit):
+        studio.syncd("sync")
+    monkeypatch.undo()
+    assert studio.field(ticket, studio.hours_field) is None
+
+    studio.sync()  # the entry is already stored: nothing new arrives, the flag remains
+    assert str(studio.field(ticket, studio.hours_field)) == "3.50"
