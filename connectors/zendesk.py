@@ -116,6 +116,13 @@ class ZendeskConnector:
                 retryable=False,
                 status=401,
             )
+        if me.role not in ("agent", "admin"):
+            raise ConnectorError(
+                f"Zendesk: {me.email} is an {me.role}; syncd needs an agent or admin to update "
+                "tickets and post internal notes",
+                retryable=False,
+                status=403,
+            )
         return f"{me.email} (id {me.id}, role {me.role})"
 
     def field_ids(self) -> set[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import signal
 import sqlite3
@@ -174,3 +176,18 @@ def test_daemon_runs_cycles_and_stops_cleanly_on_sigterm(studio: Studio):
     assert events[0] == "daemon_started" and "daemon_stopping" in events
     assert len(studio.issue_for(ticket)) == 1
     assert len([c for c in studio.comments(ticket, public=True) if "in work" in c["body"]]) == 1
+
+
+def test_check_names_wrong_credentials_on_each_side(studio: Studio, monkeypatch):
+    monkeypatch.setenv("SYNCD_TEST_ZENDESK_TOKEN", "wrong-token")
+    monkeypatch.setenv("SYNCD_TEST_REDMINE_KEY", "0" * 40)
+    from syncd import cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["--config", str(studio.config_path), "check"])
+    text = out.getvalue()
+    assert code == 69, text
+    assert "FAIL  zendesk: Zendesk answered HTTP 401" in text
+    assert "FAIL  redmine: Redmine: the API key was refused (401)" in text
+    assert "wrong-token" not in text
