@@ -17,9 +17,10 @@ import secrets
 import shutil
 import sys
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -86,8 +87,23 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nsyncd demo: interrupted; `make demo` starts over", file=sys.stderr)
         return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"syncd demo: failed unexpectedly (traceback above); syncd's log: "
+            f"{shown(files.syncd_log)}; `make demo` starts over",
+            file=sys.stderr,
+        )
+        return 1
     out(f"\nThe demo took {time.monotonic() - started:.0f} s.")
-    return 0 if demo.ok else 1
+    if not demo.ok:
+        print(
+            "syncd demo: finished, but not everything went as planned (see PROBLEM / NO ISSUE "
+            "above, and `syncd status`)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 @dataclass
@@ -100,7 +116,6 @@ class Demo:
     config: Config | None = None
     cycles: int = 0
     ok: bool = True
-    history: list[tuple[str, Stats]] = field(default_factory=list)
     _actions: TextIO | None = None
 
     # ------------------------------------------------------------------ the story
@@ -173,36 +188,39 @@ class Demo:
         )
         make_issues_by_hand(rm, zd.url, seeded)
 
-        clients = ", ".join(c.org for c in CLIENTS)
-        out(f"  Zendesk: organizations {clients} (clients) and {STRANGER.org} (not a client),")
-        out("           an end-user in each, ticket fields " + _fields_text(seeded))
         tickets = seeded.tickets
         tagged = [t for t in tickets if t.spec.tagged and t.client.is_client]
         untagged = [t for t in tickets if not t.spec.tagged]
         stray = [t for t in tickets if t.spec.tagged and not t.client.is_client]
         first = min(t.created_at for t in tickets).date()
         last = max(t.created_at for t in tickets).date()
+        out(f"  Zendesk  clients {', '.join(c.org for c in CLIENTS)}; also {STRANGER.org}")
+        out("           (an organization that is no client); an end-user in each")
+        out(f"           ticket fields {_fields_text(seeded)}")
+        span = f"#{tickets[0].id}–#{tickets[-1].id}"
+        out(f"           {len(tickets)} tickets {span}, created {first} … {last}:")
         out(
-            f"  {len(tickets)} tickets (#{tickets[0].id}–#{tickets[-1].id}) created {first} … "
-            f"{last}, in English and Russian:"
+            f"             {len(tagged)} tagged {WORK_TAG!r} by clients: each needs a Redmine issue"
         )
-        out(f"    {len(tagged)} tagged {WORK_TAG!r} by the clients' organizations: they need work")
-        out(f"    {len(untagged)} untagged (questions answered in Zendesk): no issue expected")
+        out(f"             {len(untagged)} untagged questions: no issue")
         for t in stray:
-            out(f"    #{t.id} tagged, but from {t.client.org}, which is no client: 'unassigned'")
-        out(f"  Redmine: projects {', '.join(seeded.projects.values())} (one per client),")
-        devs = ", ".join(f"{login} (#{uid})" for login, uid in seeded.dev_ids.items())
-        reused = "" if seeded.devs_created else ", reused from an earlier demo"
-        out(f"           developers {devs}{reused}")
-        out("  Issues developers made by hand before syncd, each pointing at a ticket:")
+            out(f"             #{t.id} tagged, but from {t.client.org}: will show as unassigned")
+        out(f"  Redmine  projects {', '.join(seeded.projects.values())}, one per client")
+        devs = ", ".join(f"{login} (user #{uid})" for login, uid in seeded.dev_ids.items())
+        again = "" if seeded.devs_created else ", kept from an earlier demo"
+        out(f"           developers {devs}{again}")
+        out("           issues made by hand before syncd ran, each naming a ticket:")
         how = {
-            "field": "the 'Zendesk ticket' field",
-            "subject": "'Zendesk #N' in the subject",
-            "url": "the ticket's URL in the description",
+            "field": "in the 'Zendesk ticket' field",
+            "subject": "as 'Zendesk #N' in the subject",
+            "url": "by its URL in the description",
         }
         for issue_id, t in seeded.hand_issues:
-            tag = "" if t.spec.tagged else " (an untagged ticket)"
-            out(f"    issue #{issue_id} → ticket #{t.id}{tag}, by {how[t.spec.hand or '']}")
+            untagged_note = " (untagged)" if not t.spec.tagged else ""
+            out(
+                f"             #{issue_id} names ticket #{t.id}{untagged_note} "
+                f"{how[t.spec.hand or '']}"
+            )
 
     def write_config(self) -> None:
         seeded, rm = self.seeded, self.redmine
@@ -253,20 +271,15 @@ class Demo:
         self.files.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.config = load_config(self.files.config)
         out(f"\n== Config: {shown(self.files.config)}")
-        out(
-            "  clients → projects: "
-            + ", ".join(f"{c.name} → {c.issue_project}" for c in self.config.clients)
-        )
-        out(
-            f"  {STRANGER.org} (organization {seeded.org_ids[STRANGER.id]}) is deliberately "
-            "not in it"
-        )
+        for c in self.config.clients:
+            out(f"  client {c.id:<7} organization {c.zendesk_organization_id} → {c.issue_project}")
+        out(f"  {STRANGER.org} (organization {seeded.org_ids[STRANGER.id]}) is left out on purpose")
 
     def check(self) -> None:
         from syncd.check import run_checks
 
         assert self.config
-        out(f"\n== syncd check (what `syncd --config {shown(self.files.config)} check` prints)")
+        out(f"\n== syncd --config {shown(self.files.config)} check")
         problems = run_checks(self.config, out=lambda line: out("  " + line))
         if problems:
             raise DemoError(f"`syncd check` found {len(problems)} problem(s), see above", 1)
@@ -275,30 +288,28 @@ class Demo:
         rm, zd = self._clients()
         seeded = self.seeded
         assert seeded
-        self.cycle(
-            "first sync: adopts the hand-made links, creates issues for the other tagged tickets"
-        )
+        self.cycle("the first one: adopt hand-made links, create the other issues")
 
         out("\n== Meanwhile, two months of work in Redmine")
         work = simulate_month(rm, seeded, self.links())
         _print_work(work)
-        self.cycle("relays the statuses to the tickets and puts the hours on them")
+        self.cycle("statuses and hours go back to the tickets")
 
         reopen = next(t for t in seeded.tickets if t.spec.fate == "reopen")
         text = client_reopens(zd, seeded, reopen)
         out(f"\n== {reopen.client.requester[0]} ({reopen.client.org}) answers the 'done' reply")
         out(f"  on ticket #{reopen.id}: “{text}” — Zendesk reopens the ticket")
-        self.cycle("the client's answer reopens the Redmine issue")
+        self.cycle("the client's answer reopens the issue")
 
         issue_id = self.links()[reopen.id]
         dev = issue_owner(rm, seeded, issue_id)
         log_time(rm, seeded, WorkDone(), issue_id, dev, seeded.today, 1.5, "Development")
         set_status(rm, issue_id, "Resolved", "Fixed on iOS Safari as well.", seeded, dev)
         out(f"\n== {dev.name} fixes issue #{issue_id} again: +1.5 h, Resolved")
-        self.cycle("the second round of work is done: a second 'done' reply")
+        self.cycle("done again: a second 'done' reply")
 
         for _ in range(MAX_QUIET_CYCLES):
-            stats = self.cycle("again, until nothing changes")
+            stats = self.cycle("once more, until nothing changes")
             if _quiet(stats):
                 break
         else:
@@ -317,18 +328,19 @@ class Demo:
         t0 = time.monotonic()
         stats = app.run_command(self.config, "sync", dry_run=False, announce=actions.append)
         took = time.monotonic() - t0
-        self.history.append((why, stats))
-        out(f"\n== Sync cycle {n} — {why} ({took:.1f} s)")
+        out(f"\n== Sync cycle {n} ({took:.1f} s): {why}")
         out(
-            f"  read: {_n(stats.tickets, 'ticket')}, {_n(stats.issues, 'changed issue')}, "
+            f"  read  {_n(stats.tickets, 'ticket')}, {_n(stats.issues, 'changed issue')}, "
             f"{_n(stats.time_entries, 'new time entry', 'new time entries')}"
         )
-        did = _did(stats)
-        out("  did:  " + ("; ".join(did) if did else "nothing — everything is in sync"))
-        for line in actions[:ACTIONS_SHOWN]:
-            out(f"    · {line}")
+        did = _did(stats) or ["nothing: everything is in sync"]
+        for k, line in enumerate(did):
+            out(f"  {'did' if k == 0 else '':<5} {line}")
+        for k, line in enumerate(actions[:ACTIONS_SHOWN]):
+            out(f"  {'e.g.' if k == 0 else '':<5} {line}")
         if len(actions) > ACTIONS_SHOWN:
-            out(f"    · … {len(actions) - ACTIONS_SHOWN} more in {shown(self.files.actions_log)}")
+            rest = len(actions) - ACTIONS_SHOWN
+            out(f"        … {rest} more, all in {shown(self.files.actions_log)}")
         self._log_actions(n, why, actions)
         if not stats.ok:
             self.ok = False
@@ -370,22 +382,22 @@ class Demo:
 
         out("\n== Where every ticket ended up")
         head = (
-            f"  {'ticket':<7}{'client':<10}{'subject':<38}{'ticket st.':<11}"
-            f"{'issue':<15}{'issue status':<13}{'hours on ticket':>15}{'in Redmine':>11}"
+            f"  {'ticket':<7}{'client':<8}{'subject':<31}{'status':<8}"
+            f"{'issue':<13}{'status':<12}{'hours':>6}{'Redmine':>8}"
         )
         out(head)
         out("  " + "─" * (len(head) - 2))
         for t in seeded.tickets:
             zt = tickets.get(t.id, {})
             client = t.client.id if t.client.is_client else "—"
-            subject = _cut(t.spec.subject, 36)
-            first = f"  #{t.id:<6}{client:<10}{subject:<38}{zt.get('status', '?'):<11}"
+            subject = _cut(t.spec.subject, 29)
+            first = f"  #{t.id:<6}{client:<8}{subject:<31}{zt.get('status', '?'):<8}"
             link = links.get(t.id)
             if link is None:
                 if t.id in unassigned:
-                    why = f"unassigned: {t.client.org} is no client (tagged; see syncd status)"
+                    why = f"tagged, but {t.client.org} is no client: unassigned"
                 elif not t.spec.tagged:
-                    why = "not tagged: no issue (as it should be)"
+                    why = "not tagged: no issue"
                 else:
                     why = "NO ISSUE (unexpected)"
                     self.ok = False
@@ -399,58 +411,51 @@ class Demo:
             mark = "" if _same_hours(on_ticket, in_redmine) else " ≠"
             out(
                 first
-                + f"{f'#{issue_id} {origin}':<15}{status:<13}"
-                + f"{(on_ticket or '—'):>15}{_hours(in_redmine):>11}{mark}"
+                + f"{f'#{issue_id} {origin}':<13}{status:<12}"
+                + f"{(on_ticket or '—'):>6}{_hours(in_redmine):>8}{mark}"
             )
-        out(
-            "  hours on ticket: the Zendesk field 'Hours spent' syncd keeps up to date; "
-            "in Redmine: the issue's"
-        )
-        out("  time entries with its subtasks'. 'made' = created by syncd, 'adopted' = by hand.")
+        out("  status: the ticket's in Zendesk, then the issue's in Redmine")
+        out("  made / adopted: the issue was created by syncd / made by hand and found by syncd")
+        out("  hours: what syncd wrote into the ticket's 'Hours spent' field")
+        out("  Redmine: the sum of the issue's time entries (with its subtasks'), to compare")
 
     def where(self) -> None:
         seeded, rm = self.seeded, self.redmine
         assert seeded and rm and self.emulator and self.config
         cfg = shown(self.files.config)
         syncd = _syncd_command()
+        reopened = next(t for t in seeded.tickets if t.spec.fate == "reopen")
         out("\n== Where things are")
-        out(f"  config     {cfg}  (secrets beside it: zendesk.token, redmine.key, mode 0600)")
-        out(f"  state      {shown(self.files.state)}  (SQLite: tickets, issues, hours, links)")
+        out(f"  config   {cfg} (no secrets in it: zendesk.token, redmine.key beside it, 0600)")
+        out(f"  state    {shown(self.files.state)} (SQLite: tickets, issues, time entries, links)")
         out(
-            f"  logs       {shown(self.files.syncd_log)} (syncd, JSON lines), "
-            f"{shown(self.files.actions_log)} (every write, by cycle)"
+            f"  logs     {shown(self.files.syncd_log)} (syncd's JSON log), "
+            f"{shown(self.files.actions_log)} (every write)"
         )
         out(
-            f"  Zendesk    {self.emulator.url}  (emulator pid {self.emulator.pid}, keeps running; "
-            f"agent {AGENT_EMAIL})"
+            f"  Zendesk  {self.emulator.url}, the emulator (pid {self.emulator.pid}, still running)"
         )
         out(
-            f"             curl -u {AGENT_EMAIL}/token:$(cat {shown(self.files.zendesk_token)}) "
-            f"{self.emulator.url}/api/v2/tickets/{seeded.tickets[0].id}.json"
+            f"           ticket #{reopened.id}'s whole conversation, syncd's notes and replies too:"
         )
-        for client in CLIENTS:
-            out(
-                f"  Redmine    {rm.url}/projects/{seeded.projects[client.id]}/issues?set_filter=1"
-                f"&status_id=*   ({client.org}; public, no login needed)"
-            )
+        out(f"           curl -u {AGENT_EMAIL}/token:$(cat {shown(self.files.zendesk_token)}) \\")
+        out(f"             {self.emulator.url}/api/v2/tickets/{reopened.id}/comments.json")
+        first, *others = (seeded.projects[c.id] for c in CLIENTS)
+        out(f"  Redmine  {rm.url}/projects/{first}/issues?set_filter=1&status_id=*")
+        out(f"           (and {', '.join(others)}: public projects, no login needed)")
         out("\n== Try next")
-        out(f"  {syncd} --config {cfg} status            what syncd knows (reads the state only)")
-        out(f"  {syncd} --config {cfg} sync --dry-run    what a cycle would do now: nothing")
-        out(f"  {syncd} --config {cfg} check             the config against both services")
+        out(f"  {syncd} --config {cfg} status           # what syncd knows (reads the state only)")
+        out(f"  {syncd} --config {cfg} sync --dry-run   # what a cycle would do now: nothing")
+        out(f"  {syncd} --config {cfg} check            # the config against both services")
         out(
-            f"  kill $(cat {shown(self.files.emulator_pid)})"
-            "                   stop the emulator (`make demo` starts over anyway)"
+            f"  kill $(cat {shown(self.files.emulator_pid)})   "
+            "# stop the emulator; `make demo` starts over anyway"
         )
         entries = _count(self.files.state, "time_entries")
         out("\n== Reports")
-        out(
-            "  Not built yet: the monthly billing and SLA reports are separate work in progress, "
-            "so this"
-        )
-        out(
-            f"  demo prints none. Their input is already here: {entries} time entries over two "
-            f"months, the tickets and links, in {shown(self.files.state)}."
-        )
+        out("  None yet: the monthly billing and SLA reports are being built separately, so the")
+        out("  demo can't show them. What they will read is already collected: the tickets, the")
+        out(f"  links and {entries} time entries over two months, in {shown(self.files.state)}.")
 
     # ------------------------------------------------------------------ helpers
     def _clients(self) -> tuple[Redmine, Zendesk]:
@@ -532,20 +537,18 @@ def _print_work(work: WorkDone) -> None:
         f"  {work.entries} time entries, {_hours(work.hours)} h, spent {work.first_day} … "
         f"{work.last_day}"
     )
-    out(
-        f"  by {', '.join(sorted(work.users))}; activities {', '.join(sorted(work.activities))} "
-        "(Internal ones are marked not billable)"
-    )
+    out(f"  by {', '.join(sorted(work.users))}")
+    out(f"  as {', '.join(sorted(work.activities))} (Internal: marked not billable)")
     moved = ", ".join(f"{len(ids)} → {status}" for status, ids in sorted(work.by_status.items()))
     out(f"  issues moved: {moved}; the rest stay New")
     if work.subtasks:
-        out(f"  subtask #{work.subtasks[0]}: hours of its own: they count for its parent's ticket")
-    out("  a monthly call per client logged on the project itself (no ticket: reports only)")
+        out(f"  subtask #{work.subtasks[0]} has hours too: they count for its parent's ticket")
+    out("  a monthly call per client, logged on the project: no ticket, for the reports only")
 
 
 def _fields_text(seeded: Seeded) -> str:
     names = {"issue": "Redmine issue", "hours": "Hours spent", "estimate": "Estimate, h"}
-    return ", ".join(f"'{names[k]}' (#{v})" for k, v in seeded.field_ids.items())
+    return ", ".join(f"'{names[k]}' #{v}" for k, v in seeded.field_ids.items())
 
 
 def _cut(text: str, width: int) -> str:

@@ -133,7 +133,7 @@ def _int(value: str | None) -> int | None:
 def load_redmine_settings() -> RedmineSettings:
     """From REDMINE_URL/REDMINE_API_KEY/REDMINE_TICKET_FIELD_ID, else var/redmine.env."""
     if os.environ.get("REDMINE_URL"):
-        values, source = dict(os.environ), "the environment (REDMINE_URL)"
+        values, source = dict(os.environ), "$REDMINE_URL and $REDMINE_API_KEY"
     else:
         path = _env_file()
         try:

@@ -196,9 +196,6 @@ class Seeded:
     devs_created: list[str] = field(default_factory=list)
     hand_issues: list[tuple[int, SeededTicket]] = field(default_factory=list)
 
-    def ticket(self, ticket_id: int) -> SeededTicket | None:
-        return next((t for t in self.tickets if t.id == ticket_id), None)
-
 
 def window_start(today: date) -> date:
     """The first day of the month two months back: two full months of history."""
