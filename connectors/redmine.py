@@ -262,6 +262,8 @@ class RedmineConnector:
                 "Redmine answered with something that is not JSON (a proxy error page?)",
                 retryable=True,
             ) from None
+        except exceptions.BaseRedmineError as e:  # 409, 412, 413, a redirect to https, …
+            raise ConnectorError(f"Redmine: {type(e).__name__}: {e}", retryable=False) from None
         except requests.RequestException as e:
             raise ConnectorError(
                 f"Redmine unreachable: {type(e).__name__}", retryable=True

@@ -28,9 +28,10 @@ def estimate_hours(value: Any) -> Decimal | None:
         hours = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
         return None
-    if not hours.is_finite() or hours <= 0 or hours > 10_000:
+    if not hours.is_finite() or hours > 10_000:
         return None
-    return hours.quantize(Decimal("0.01"))
+    hours = hours.quantize(Decimal("0.01"))
+    return hours if hours > 0 else None
 
 
 def ticket_reference(ticket_id: int) -> str:

@@ -107,9 +107,9 @@ class Config:
 
 def _secret(section: str, env: str | None, file: str | None) -> str:
     if env:
-        value = os.environ.get(env, "")
+        value = os.environ.get(env, "").strip()
         if value:
-            return value.strip()
+            return value
     if file:
         try:
             value = Path(file).read_text().strip()
@@ -135,7 +135,8 @@ class _Reader:
         self.table: dict[str, Any] = table
 
     def fail(self, key: str | None, problem: str) -> None:
-        where = f"[{self.section}]" + (f" {key}" if key else "")
+        # A top-level key is a section of its own: [zendesk], [[clients]].
+        where = f"[{self.section}]" + (f" {key}" if key else "") if self.section else f"[{key}]"
         raise ConfigError(f"{self.path}: {where}: {problem}")
 
     def get(

@@ -9,7 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
-TEMPLATE_NAMES = ("in_work", "done", "estimate", "linked_note", "status_note", "reopen_note")
+_ISSUE = frozenset({"issue_id", "issue_url", "subject", "ticket_id"})
+_STATUS = _ISSUE | {"status", "old_status"}
+# The names the engine passes to each template: a template may use these and no others.
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "in_work": _ISSUE | {"project", "estimate_line"},
+    "linked_note": _ISSUE | {"project"},
+    "estimate": frozenset({"estimate"}),
+    "status_note": _STATUS,
+    "done": _STATUS,
+    "reopen_note": frozenset({"ticket_id", "ticket_url"}),
+}
+TEMPLATE_NAMES = tuple(PLACEHOLDERS)
 
 
 class TemplateError(Exception):
@@ -33,25 +44,14 @@ class Messages:
             raise TemplateError(f"{self._path(name, language)}: {e}") from None
 
     def check(self, languages: set[str]) -> list[str]:
-        """Problems with the templates, one message each (empty when all render)."""
-        sample = {
-            "subject": "s",
-            "issue_id": 1,
-            "ticket_id": 1,
-            "issue_url": "u",
-            "ticket_url": "u",
-            "project": "p",
-            "status": "s",
-            "old_status": "s",
-            "estimate": "1",
-            "estimate_line": "",
-            "client": "c",
-        }
+        """Problems with the templates, one message each (empty when all render). Each is
+        rendered with exactly the names the engine gives it, so a placeholder that would
+        fail in a cycle fails here first."""
         problems = []
         for language in sorted(languages):
-            for name in TEMPLATE_NAMES:
+            for name, names in PLACEHOLDERS.items():
                 try:
-                    self.render(name, language, **sample)
+                    self.render(name, language, **{n: f"<{n}>" for n in names})
                 except TemplateError as e:
                     problems.append(str(e))
         return problems

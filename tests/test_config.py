@@ -402,11 +402,6 @@ def test_missing_zendesk_section_is_reported(tmp_path: Path) -> None:
     assert "is required" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a missing (or mistyped) top-level section is reported as '[] zendesk' "
-    "instead of '[zendesk]': _Reader.fail formats the empty top-level section literally",
-)
 def test_missing_zendesk_section_names_the_section(tmp_path: Path) -> None:
     text = BASE.replace("[zendesk]", "[other]")
     msg = error(write(tmp_path, text))
@@ -571,11 +566,6 @@ def test_unreadable_token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert "missing-token" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a whitespace-only env variable is truthy, so _secret returns '' (an empty "
-    "token) instead of falling back to the file or raising ConfigError",
-)
 def test_whitespace_only_env_is_treated_as_empty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

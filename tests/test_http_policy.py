@@ -417,12 +417,6 @@ def test_redmine_call_passes_results_and_other_errors(redmine: RedmineConnector)
         redmine._call(raising(KeyError("x")))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: python-redmine errors other than the mapped ones (409 ConflictError, 412 "
-    "ImpersonateError, 413 RequestEntityTooLargeError, HTTPProtocolError on an http->https "
-    "redirect) escape RedmineConnector._call unmapped instead of becoming ConnectorError",
-)
 @pytest.mark.parametrize(
     "exc",
     [

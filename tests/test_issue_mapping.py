@@ -139,11 +139,6 @@ def test_estimate_hours(value: Any, expected: Decimal | None) -> None:
         assert str(got) == str(expected)  # exactly two places
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a tiny positive estimate is quantized to 0.00 and returned as an estimate "
-    "of zero instead of 'no estimate' (docstring: non-positive means no estimate)",
-)
 @pytest.mark.parametrize("value", ["0.001", "0.004", "1e-9"])
 def test_estimate_that_rounds_to_zero_is_no_estimate(value: str) -> None:
     assert estimate_hours(value) is None

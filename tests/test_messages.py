@@ -169,12 +169,6 @@ def test_check_is_empty_for_no_languages(tdir: Path) -> None:
     assert Messages(tdir).check(set()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check() renders every template with the union of all placeholders, so a "
-    "template using a name the engine does not pass for it (here $issue_id in reopen_note) "
-    "passes `syncd check` and fails at runtime",
-)
 def test_check_catches_placeholder_the_engine_does_not_supply(tdir: Path) -> None:
     path = tdir / "en" / "reopen_note.txt"
     path.write_text("Reopened Zendesk #$ticket_id (issue #$issue_id): $ticket_url\n")
