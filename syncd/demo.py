@@ -47,7 +47,9 @@ from syncd.demo_env import (
 )
 from syncd.demo_seed import (
     AGENT_EMAIL,
+    BOT,
     CLIENTS,
+    DEVS,
     STRANGER,
     WORK_TAG,
     Seeded,
@@ -151,7 +153,6 @@ class Demo:
             out(f"  re-run: {line}")
         token = secrets.token_urlsafe(24)
         write_secret(self.files.zendesk_token, token)
-        write_secret(self.files.redmine_key, settings.api_key)
         self.emulator = start_emulator(self.files, token=token, email=AGENT_EMAIL)
         self.zendesk = Zendesk(self.emulator.url, AGENT_EMAIL, token)
         out(
@@ -178,6 +179,7 @@ class Demo:
         out("\n== Seeding the studio")
         seed_zendesk(zd, seeded)
         seed_redmine(rm, seeded)
+        write_secret(self.files.redmine_key, seeded.bot_key)
         write_manifest(
             self.files,
             {
@@ -206,9 +208,11 @@ class Demo:
         for t in stray:
             out(f"             #{t.id} tagged, but from {t.client.org}: will show as unassigned")
         out(f"  Redmine  projects {', '.join(seeded.projects.values())}, one per client")
-        devs = ", ".join(f"{login} (user #{uid})" for login, uid in seeded.dev_ids.items())
-        again = "" if seeded.devs_created else ", kept from an earlier demo"
+        devs = ", ".join(f"{d.login} (user #{seeded.dev_ids[d.login]})" for d in DEVS)
+        again = "" if seeded.devs_created else " (kept from an earlier demo)"
         out(f"           developers {devs}{again}")
+        bot = f"{BOT.login} (user #{seeded.dev_ids[BOT.login]})"
+        out(f"           syncd's own user {bot}: a project member, not an admin")
         out("           issues made by hand before syncd ran, each naming a ticket:")
         how = {
             "field": "in the 'Zendesk ticket' field",
@@ -426,7 +430,8 @@ class Demo:
         syncd = _syncd_command()
         reopened = next(t for t in seeded.tickets if t.spec.fate == "reopen")
         out("\n== Where things are")
-        out(f"  config   {cfg} (no secrets in it: zendesk.token, redmine.key beside it, 0600)")
+        out(f"  config   {cfg} (no secrets in it: zendesk.token, redmine.key beside it, 0600;")
+        out(f"           redmine.key is {BOT.login}'s API key, not the admin's)")
         out(f"  state    {shown(self.files.state)} (SQLite: tickets, issues, time entries, links)")
         out(
             f"  logs     {shown(self.files.syncd_log)} (syncd's JSON log), "

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,6 +21,8 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HINT = "run `make demo` (it starts Redmine) or `make redmine` first"
 TIMEOUT = 30.0  # seconds, every seeding request
+WRITE_TIMEOUT = 60.0  # Redmine's SQLite waits up to 30 s for a lock before it answers 500
+WRITE_ATTEMPTS = 3
 EMULATOR_PORT = 8765
 EMULATOR_WAIT = 20.0  # seconds for the emulator's "listening" line
 
@@ -182,20 +185,50 @@ class Redmine:
         body: Any = None,
         params: Any = None,
         expect: tuple[int, ...] = (200, 201, 204),
+        landed: Callable[[], Any] | None = None,
+        as_user: str | None = None,
     ) -> Any:
-        try:
-            resp = self.session.request(
-                method, self.url + path, json=body, params=params, timeout=TIMEOUT
-            )
-        except requests.ConnectionError:
-            raise DemoError(f"Redmine at {self.url} does not answer; {HINT}") from None
-        except requests.RequestException as e:
-            raise DemoError(f"Redmine at {self.url}: {e}") from None
-        if resp.status_code not in expect:
-            raise DemoError(
-                f"Redmine {method} {path} -> {resp.status_code}: {resp.text[:500]}", exit_code=1
-            )
-        return resp.json() if resp.content and resp.content.strip() else {}
+        """One REST call, as admin or, with `as_user`, as that user (by login).
+
+        Redmine on SQLite answers 500 ("database is locked") or not at all while another
+        writer holds the database (a test run beside the demo): a read is retried; a write
+        only after `landed` (which looks for its result) found nothing, because Redmine may
+        have committed it before failing."""
+        retry = method in ("GET", "DELETE") or landed is not None
+        headers = {"X-Redmine-Switch-User": as_user} if as_user else None
+        for attempt in range(WRITE_ATTEMPTS):
+            problem = ""
+            try:
+                resp = self.session.request(
+                    method,
+                    self.url + path,
+                    json=body,
+                    params=params,
+                    headers=headers,
+                    timeout=TIMEOUT if method == "GET" else WRITE_TIMEOUT,
+                )
+            except requests.ConnectionError:
+                raise DemoError(f"Redmine at {self.url} does not answer; {HINT}") from None
+            except requests.Timeout:
+                problem = "no answer in time"
+            else:
+                if resp.status_code in expect:
+                    return resp.json() if resp.content and resp.content.strip() else {}
+                problem = f"{resp.status_code}: {resp.text[:500]}"
+                if resp.status_code < 500:
+                    break
+            if not retry or attempt == WRITE_ATTEMPTS - 1:
+                break
+            time.sleep(1 + 2 * attempt)
+            if landed is not None:
+                found = landed()
+                if found is not None:
+                    return found
+        busy = " (its SQLite database is busy while others write to it: try again)"
+        raise DemoError(
+            f"Redmine {method} {path} -> {problem}" + (busy if "500" in problem[:3] else ""),
+            exit_code=1,
+        )
 
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, params=params or None)

@@ -28,6 +28,8 @@ class Dev:
 
 
 DEVS = (Dev("demo-anna", "Anna", "Kovacs"), Dev("demo-boris", "Boris", "Lind"))
+# syncd's own account: a project member like the developers, not an admin.
+BOT = Dev("demo-syncd", "syncd", "(demo)")
 
 
 @dataclass(frozen=True)
@@ -192,9 +194,11 @@ class Seeded:
     tickets: list[SeededTicket] = field(default_factory=list)
     projects: dict[str, str] = field(default_factory=dict)  # client id -> identifier
     project_ids: dict[str, int] = field(default_factory=dict)
-    dev_ids: dict[str, int] = field(default_factory=dict)  # login -> user id
+    dev_ids: dict[str, int] = field(default_factory=dict)  # login -> user id (+ the bot)
+    bot_key: str = ""  # syncd's Redmine API key
     devs_created: list[str] = field(default_factory=list)
     hand_issues: list[tuple[int, SeededTicket]] = field(default_factory=list)
+    entry_ids: set[int] = field(default_factory=set)  # time entries the demo logged
 
 
 def window_start(today: date) -> date:
@@ -294,7 +298,7 @@ def client_reopens(zd: Zendesk, seeded: Seeded, ticket: SeededTicket) -> str:
 
 # ====================================================================== Redmine
 def seed_redmine(rm: Redmine, seeded: Seeded) -> None:
-    """One project per client, two developers who are members of all of them."""
+    """One project per client; two developers and syncd's own user, members of all of them."""
     for client in CLIENTS:
         identifier = f"demo-{client.short}-{seeded.suffix}"
         body = {
@@ -307,10 +311,16 @@ def seed_redmine(rm: Redmine, seeded: Seeded) -> None:
             "tracker_ids": sorted(rm.trackers.values()),
             "issue_custom_field_ids": [rm.ticket_field_id],
         }
-        project = rm.call("POST", "/projects.json", body={"project": body}, expect=(201,))
+        project = rm.call(
+            "POST",
+            "/projects.json",
+            body={"project": body},
+            expect=(201,),
+            landed=lambda i=identifier: _project(rm, i),
+        )
         seeded.projects[client.id] = identifier
         seeded.project_ids[client.id] = project["project"]["id"]
-    for dev in DEVS:
+    for dev in (*DEVS, BOT):
         user_id = _find_user(rm, dev.login)
         if user_id is None:
             user_id = _create_user(rm, dev)
@@ -323,15 +333,39 @@ def seed_redmine(rm: Redmine, seeded: Seeded) -> None:
                 f"/projects/{identifier}/memberships.json",
                 body={"membership": member},
                 expect=(201,),
+                landed=lambda i=identifier, u=user_id: _membership(rm, i, u),
             )
+    # An admin reading a user creates its API key if there was none.
+    seeded.bot_key = rm.get(f"/users/{seeded.dev_ids[BOT.login]}.json")["user"]["api_key"]
+
+
+def _project(rm: Redmine, identifier: str) -> Any:
+    resp = rm.session.get(f"{rm.url}/projects/{identifier}.json", timeout=30)
+    return resp.json() if resp.status_code == 200 else None
+
+
+def _membership(rm: Redmine, identifier: str, user_id: int) -> Any:
+    members = rm.get(f"/projects/{identifier}/memberships.json", limit=100)["memberships"]
+    return next((m for m in members if (m.get("user") or {}).get("id") == user_id), None)
+
+
+# No mail for the demo's users, and every write is made by one of them, never by the admin
+# (who gets mail): besides being noise, Redmine on SQLite renders a notification in a thread
+# beside the request that sent it, and the two can lock each other out of the database for
+# 30 s, then answer 500.
+USER_SETTINGS = {"status": 1, "mail_notification": "none"}
 
 
 def _find_user(rm: Redmine, login: str) -> int | None:
     # status= (empty) lists locked users too: a locked demo user is unlocked, not duplicated.
     for user in rm.get("/users.json", name=login, status="", limit=100)["users"]:
         if user["login"] == login:
-            if user.get("status", 1) != 1:
-                rm.call("PUT", f"/users/{user['id']}.json", body={"user": {"status": 1}})
+            rm.call(
+                "PUT",
+                f"/users/{user['id']}.json",
+                body={"user": USER_SETTINGS},
+                landed=lambda: {},  # setting the same values again does no harm
+            )
             return int(user["id"])
     return None
 
@@ -344,6 +378,7 @@ def _create_user(rm: Redmine, dev: Dev) -> int:
         "mail": f"{dev.login}@demo-studio.example",
         "password": random.SystemRandom().randbytes(12).hex(),
         "must_change_passwd": False,
+        **USER_SETTINGS,
     }
     resp = rm.session.post(f"{rm.url}/users.json", json={"user": body}, timeout=30)
     if resp.status_code == 201:
@@ -380,8 +415,17 @@ def make_issues_by_hand(rm: Redmine, zd_url: str, seeded: Seeded) -> None:
                 }
             },
             expect=(201,),
+            as_user=dev.login,
+            landed=lambda t=ticket, subject=subject: _issue_named(rm, seeded, t, subject),
         )["issue"]
         seeded.hand_issues.append((int(issue["id"]), ticket))
+
+
+def _issue_named(rm: Redmine, seeded: Seeded, ticket: SeededTicket, subject: str) -> Any:
+    project = seeded.project_ids[ticket.client.id]
+    issues = rm.get("/issues.json", project_id=project, status_id="*", limit=100)["issues"]
+    found = next((i for i in issues if i["subject"] == subject), None)
+    return {"issue": found} if found else None
 
 
 # ====================================================================== a month of work
@@ -458,6 +502,8 @@ def simulate_month(rm: Redmine, seeded: Seeded, links: dict[int, int]) -> WorkDo
                 "PUT",
                 f"/issues/{issue_id}.json",
                 body={"issue": {"assigned_to_id": seeded.dev_ids[owner.login]}},
+                landed=lambda: {},  # the same assignment again changes nothing
+                as_user=owner.login,
             )
     # Time that belongs to no ticket (calls, project management) shows up in the reports only.
     for client in CLIENTS:
@@ -508,6 +554,8 @@ def _subtask(
             }
         },
         expect=(201,),
+        as_user=other.login,
+        landed=lambda: _issue_named(rm, seeded, ticket, "Design mockups"),
     )["issue"]
     for _ in range(2):
         day = ticket.created_at.date() + timedelta(days=rng.randint(1, 5))
@@ -534,7 +582,6 @@ def log_time(
         "hours": hours,
         "spent_on": day.isoformat(),
         "activity_id": rm.activities[activity],
-        "user_id": seeded.dev_ids[dev.login],
         "comments": comments or ("Call with the client" if issue_id is None else ""),
     }
     if issue_id is not None:
@@ -544,13 +591,48 @@ def log_time(
     if rm.billable_field_id:
         billable = "0" if activity == "Internal" else "1"
         entry["custom_fields"] = [{"id": rm.billable_field_id, "value": billable}]
-    rm.call("POST", "/time_entries.json", body={"time_entry": entry}, expect=(201,))
+    made = rm.call(
+        "POST",
+        "/time_entries.json",
+        body={"time_entry": entry},
+        expect=(201,),
+        landed=lambda: _entry_like(rm, seeded, entry, seeded.dev_ids[dev.login]),
+        as_user=dev.login,
+    )["time_entry"]
+    seeded.entry_ids.add(int(made["id"]))
     work.add(day, hours, dev.name, activity)
+
+
+def _entry_like(rm: Redmine, seeded: Seeded, entry: dict[str, Any], user_id: int) -> Any:
+    """An entry like this one that the demo has not counted yet: the write did land."""
+    where = {"issue_id": entry["issue_id"]} if "issue_id" in entry else {}
+    if not where:
+        where = {"project_id": entry["project_id"]}
+    found = rm.get(
+        "/time_entries.json",
+        user_id=user_id,
+        spent_on=entry["spent_on"],
+        limit=100,
+        **where,
+    )["time_entries"]
+    for e in found:
+        same = (
+            Decimal(str(e["hours"])) == Decimal(str(entry["hours"]))
+            and e["activity"]["id"] == entry["activity_id"]
+        )
+        if same and e["id"] not in seeded.entry_ids:
+            return {"time_entry": e}
+    return None
 
 
 def set_status(
     rm: Redmine, issue_id: int, status: str, notes: str, seeded: Seeded, dev: Dev
 ) -> None:
+    def landed() -> Any:
+        # Looked at before trying again: a second try would add the note twice.
+        issue = rm.get(f"/issues/{issue_id}.json")["issue"]
+        return {} if issue["status"]["name"] == status else None
+
     rm.call(
         "PUT",
         f"/issues/{issue_id}.json",
@@ -561,6 +643,8 @@ def set_status(
                 "notes": notes,
             }
         },
+        landed=landed,
+        as_user=dev.login,
     )
     now = rm.get(f"/issues/{issue_id}.json")["issue"]["status"]["name"]
     if now != status:  # Redmine drops a transition its workflow forbids, silently

@@ -281,6 +281,10 @@ def test_secrets_stay_out_of_the_config_and_the_output(demo: DemoRun):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     text = demo.files.config.read_text()
     assert token not in text and key not in text
+    admin_key = demo.redmine.api_key
+    assert key != admin_key  # syncd runs as a project member, not as the admin
+    for path in demo.files.root.iterdir():
+        assert admin_key not in path.read_text(errors="replace"), path
     assert "token_file" in text and "key_file" in text
     for run in (demo.first, demo.second):
         assert token not in run.stdout + run.stderr and key not in run.stdout + run.stderr
@@ -294,3 +298,31 @@ def test_without_redmine_settings_it_says_what_to_run(tmp_path: Path):
     assert run.returncode == 69
     assert "make demo" in run.stderr and "make redmine" in run.stderr
     assert not (tmp_path / "demo" / "emulator.pid").exists()
+
+
+def test_a_write_redmine_failed_is_looked_for_before_it_is_tried_again(monkeypatch):
+    """Redmine on SQLite may commit a write and still answer 500 ("database is locked"):
+    the demo looks for the result before it writes a second time."""
+    import responses
+
+    from syncd import demo_env
+    from syncd.demo_env import RedmineSettings
+
+    monkeypatch.setattr(demo_env.time, "sleep", lambda _s: None)
+    rm = Redmine(RedmineSettings("http://redmine.test", "key", 1, None, "test"))
+    with responses.RequestsMock() as mock:
+        post = mock.post("http://redmine.test/time_entries.json", status=500, body="locked")
+        found = rm.call("POST", "/time_entries.json", body={}, landed=lambda: {"id": 7})
+        assert found == {"id": 7} and post.call_count == 1
+
+        looked: list[int] = []
+        with pytest.raises(demo_env.DemoError, match="busy"):
+            rm.call("POST", "/time_entries.json", body={}, landed=lambda: looked.append(1))
+        assert post.call_count == 1 + demo_env.WRITE_ATTEMPTS
+        assert len(looked) == demo_env.WRITE_ATTEMPTS - 1
+
+        # A write nobody can look for is not repeated.
+        put = mock.put("http://redmine.test/issues/1.json", status=500)
+        with pytest.raises(demo_env.DemoError):
+            rm.call("PUT", "/issues/1.json", body={})
+        assert put.call_count == 1
