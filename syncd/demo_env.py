@@ -455,8 +455,10 @@ def forget_previous_demo(files: DemoFiles, redmine: Redmine | None) -> list[str]
     pid = stop_emulator(files)
     if pid:
         done.append(f"stopped the previous demo's emulator (pid {pid})")
-    projects = read_manifest(files).get("projects", [])
-    if projects and redmine is not None:
+    manifest = read_manifest(files)
+    projects = manifest.get("projects", [])
+    # Only on the Redmine that demo used: identifiers mean nothing on another one.
+    if projects and redmine is not None and manifest.get("redmine") == redmine.url:
         gone = [p for p in projects if redmine.delete_project(p)]
         if gone:
             done.append(f"deleted the previous demo's Redmine projects {', '.join(gone)}")

@@ -203,10 +203,7 @@ class Seeded:
 
 def window_start(today: date) -> date:
     """The first day of the month two months back: two full months of history."""
-    month = today.month - 2
-    year = today.year + (month - 1) // 12
-    month = (month - 1) % 12 + 1
-    return date(year, month, 1)
+    return _month_day(today, 2, 1)
 
 
 # ====================================================================== Zendesk
