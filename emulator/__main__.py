@@ -15,7 +15,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--token", required=True, help="API token clients must send")
+    token = parser.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="API token clients must send (visible in ps)")
+    token.add_argument("--token-file", help="file holding the API token (kept out of ps)")
     parser.add_argument("--email", default=None, help="agent email; also the admin user")
     parser.add_argument("--state-file", default=None, help="JSON state, loaded and kept saved")
     parser.add_argument("--rate-limit", type=int, default=700, help="account requests/minute")
@@ -23,11 +25,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _read_token(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     emulator = ZendeskEmulator(
         port=args.port,
-        token=args.token,
+        token=args.token or _read_token(args.token_file),
         email=args.email,
         host=args.host,
         state_file=args.state_file,

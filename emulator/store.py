@@ -303,6 +303,8 @@ class Store(RatingBook, TicketViews):
     def save_file(self, path: str) -> None:
         """Write atomically so a demo killed mid-write still finds the previous state."""
         tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
+        # Tickets are client data: readable by the owner only, like syncd's own state.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(self.dump(), handle)
         os.replace(tmp, path)

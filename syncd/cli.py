@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -97,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Locked as e:
         print(f"syncd: {e}", file=sys.stderr)
         return EXIT_LOCKED
+    except BrokenPipeError:  # `syncd status | head`: the reader left, nothing went wrong
+        # Point stdout at /dev/null so the interpreter's final flush doesn't fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _announce(line: str) -> None:

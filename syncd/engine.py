@@ -381,6 +381,8 @@ class Engine:
                 )
             return
         issue = self.store.issue(link["issue_id"])
+        if link["origin"] != "created" and ticket.status not in FINAL_TICKET_STATUSES:
+            self.show_adopted_link(ticket, link["issue_id"])
         if link["origin"] == "created" and issue and ticket.status not in FINAL_TICKET_STATUSES:
             self.announce_link(
                 ticket,
@@ -494,12 +496,39 @@ class Engine:
             "reply_in_work",
             describe=f"reply 'in work' to the client on ticket #{ticket.id}",
             do=lambda: self.helpdesk.update_ticket(
-                ticket.id, TicketUpdate(comment=reply, public=True, add_tags=(marker,))
+                ticket.id,
+                TicketUpdate(
+                    comment=reply,
+                    public=True,
+                    add_tags=(marker,),
+                    # The request is answered and worked on: no longer "new" in the queue.
+                    status="open" if ticket.status == "new" else None,
+                ),
             ),
             verify=lambda: self._has_tag(ticket.id, marker),
             ticket_id=ticket.id,
             issue_id=issue_id,
             settle=self.config.zendesk.timeout,
+        )
+
+    def show_adopted_link(self, ticket: Ticket, issue_id: int) -> None:
+        """A link made by hand gets the issue number in the ticket field, so agents see it in
+        Zendesk too; nothing is said to the client (a person already did). A field that names
+        another issue was written by a person: it is reported, not overwritten."""
+        field_id = self.config.zendesk.issue_field_id
+        current = str(ticket.custom_fields.get(field_id) or "").strip()
+        if current == str(issue_id):
+            return
+        if current:
+            log.warning("ticket_field_differs", ticket=ticket.id, field=current, issue=issue_id)
+            return
+        self.effects.plain(
+            f"write issue #{issue_id} into ticket #{ticket.id} (field {field_id})",
+            lambda: self.helpdesk.update_ticket(
+                ticket.id, TicketUpdate(custom_fields={field_id: str(issue_id)})
+            ),
+            ticket=ticket.id,
+            issue=issue_id,
         )
 
     def reopen_issue(self, link: dict, ticket: Ticket) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from syncd.config import Config
@@ -49,12 +50,12 @@ def print_status(data: dict[str, Any]) -> None:
         print("no state yet: run `syncd sync` (or `syncd check` first)")
         return
     print("\nlast cycles:")
-    for c in data["cycles"] or [
-        {"id": "-", "command": "none yet", "started_at": "", "status": "", "finished_at": ""}
-    ]:
+    if not data["cycles"]:
+        print("  none yet")
+    for c in data["cycles"]:
         print(
-            f"  #{c['id']} {c['command']:<22} {c['started_at'] or ''}  {c['status']}"
-            + (f"  {c['error']}" if c.get("error") else "")
+            f"  #{c['id']} {c['command']:<24} {c['started_at'][:19]}  {c['status']:<8} "
+            f"{_did(c.get('stats'))}" + (f"  {c['error']}" if c.get("error") else "")
         )
     print("\ncursors:")
     for cur in data["cursors"]:
@@ -93,6 +94,22 @@ def print_status(data: dict[str, Any]) -> None:
         data["unassigned_tickets"],
         lambda t: f"ticket #{t['id']} org {t['organization_id']}: {t['subject']}",
     )
+
+
+def _did(stats_json: str | None) -> str:
+    """What a cycle did, in a few words: only the non-zero figures."""
+    if not stats_json:
+        return ""
+    stats = json.loads(stats_json)
+    parts = [
+        f"{k.replace('_', ' ')} {v}"
+        for k, v in stats.items()
+        if v and k not in ("writes", "sources_failed")
+    ]
+    parts += [f"{k} {v}" for k, v in sorted((stats.get("writes") or {}).items())]
+    if stats.get("sources_failed"):
+        parts.append("failed: " + ", ".join(stats["sources_failed"]))
+    return ", ".join(parts) or "nothing to do"
 
 
 def _section(title: str, rows: list[dict[str, Any]], line: Any) -> None:

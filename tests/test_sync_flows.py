@@ -65,6 +65,8 @@ def test_tagged_ticket_gets_one_issue_a_link_note_and_an_in_work_reply(studio: S
     ours = [c for c in replies if f"#{issue['id']}" in c["body"]]
     assert len(ours) == 1
     assert "in work" in ours[0]["body"] and "Estimated effort: 3.00 h" in ours[0]["body"]
+    assert studio.zd(tagged)["status"] == "open"  # answered and in work: no longer "new"
+    assert studio.zd(untagged)["status"] == "new"
     assert "created Redmine issue" in out or "create" in out
 
 
@@ -218,6 +220,8 @@ def test_adoption_finds_hand_made_links_and_never_duplicates(studio: Studio):
     for t in (by_field, by_subject, by_url):
         assert studio.comments(t, public=False) == []
         assert len(studio.comments(t, public=True)) == 1  # the client's own message
+        # ... but agents see the issue number in Zendesk too.
+        assert str(studio.field(t, studio.issue_field)) == str(links[t]["issue_id"])
 
     code, out = studio.syncd("adopt")
     assert code == 0, out
