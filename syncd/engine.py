@@ -9,8 +9,7 @@ find the store already agreeing with them, so they cause nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -22,7 +21,6 @@ from connectors.base import (
     Issue,
     Ticket,
     TicketUpdate,
-    TimeEntry,
     Tracker,
 )
 from mappings.clients import client_for_organization, client_for_project
@@ -30,7 +28,10 @@ from mappings.issues import new_issue
 from mappings.references import ticket_id_from_field, ticket_refs
 from mappings.statuses import FINAL_TICKET_STATUSES, is_done, needs_issue, ticket_reopened
 from syncd.config import Client, Config
-from syncd.effects import Effects, NotSettled
+from syncd.effects import Effects
+from syncd.failures import PerItemFailures
+from syncd.flow import Stats
+from syncd.hours import HoursFlow, hours_text
 from syncd.messages import Messages
 from syncd.state import Store, iso, parse_iso, utcnow
 
@@ -38,30 +39,11 @@ log = structlog.get_logger("syncd.engine")
 
 ZENDESK_CURSOR = "zendesk_tickets"
 ISSUES_CURSOR = "redmine_issues"
-REREAD_CURSOR = "redmine_time_entries_reread"
 # Zendesk's export refuses a start_time within the last minute.
 EXPORT_LAG = timedelta(minutes=1, seconds=5)
 
 
-@dataclass
-class Stats:
-    tickets: int = 0
-    issues: int = 0
-    time_entries: int = 0
-    time_entries_deleted: int = 0
-    created: int = 0
-    adopted: int = 0
-    hours_pushed: int = 0
-    failures: int = 0
-    sources_failed: list[str] = field(default_factory=list)
-    writes: dict[str, int] = field(default_factory=dict)  # effects performed, by kind
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and not self.sources_failed
-
-
-class Engine:
+class Engine(HoursFlow, PerItemFailures):
     def __init__(
         self,
         config: Config,
@@ -271,61 +253,6 @@ class Engine:
         with self.store.atomic():
             self.store.update_link(ticket_id, done_rounds=round_, ticket_status="solved")
 
-    # ================================================================ time entries
-    def pull_time_entries(self) -> None:
-        """New entries: newest first until a known one (one request when idle). Edits and
-        deletions: Redmine can't list them, so a recent period is re-read now and then."""
-        for page in self.tracker.time_entry_pages(projects=self.projects()):
-            known = self.store.time_entry_ids(e.id for e in page)
-            with self.store.atomic():
-                self._save_entries(page)
-            if known:
-                break
-        last = parse_iso(self.store.cursor(REREAD_CURSOR))
-        if last is None or self.now() - last >= timedelta(
-            minutes=self.config.sync.reread_every_minutes
-        ):
-            today = self.now().date()
-            self.reread_time_entries(today - timedelta(days=self.config.sync.reread_days), today)
-
-    def reread_time_entries(self, since: date, until: date) -> None:
-        """Re-read a period in full; entries we hold that Redmine no longer lists are gone.
-        Deletion happens only after the whole period was read: a failure half way deletes
-        nothing."""
-        seen: dict[int, TimeEntry] = {}
-        projects = self.projects()
-        for page in self.tracker.time_entry_pages(projects=projects, since=since, until=until):
-            seen.update((e.id, e) for e in page)
-        stored = self.store.time_entries_spent_between(
-            since.isoformat(), until.isoformat(), list(projects)
-        )
-        gone = [row for row in stored if row["id"] not in seen]
-        with self.store.atomic():
-            self._save_entries(seen.values())
-            self.store.delete_time_entries(row["id"] for row in gone)
-            for row in gone:
-                if row["issue_id"]:
-                    self.store.mark_hours_dirty(row["issue_id"])
-            self.store.set_cursor(REREAD_CURSOR, iso(self.now()) or "")
-        for row in gone:
-            log.info(
-                "time_entry_deleted",
-                entry=row["id"],
-                issue=row["issue_id"],
-                hours=row["hours"],
-                spent_on=row["spent_on"],
-            )
-        self.stats.time_entries_deleted += len(gone)
-
-    def _save_entries(self, entries: Iterable[TimeEntry]) -> None:
-        for entry in entries:
-            old_issue = self.store.time_entry_issue(entry.id)
-            if self.store.save_time_entry(entry):
-                self.stats.time_entries += 1
-                # An entry moved to another issue changes two tickets' hours.
-                for issue_id in {entry.issue_id, old_issue} - {None}:
-                    self.store.mark_hours_dirty(issue_id)
-
     # ================================================================ Zendesk tickets
     def pull_tickets(self) -> None:
         cursor = self.store.cursor(ZENDESK_CURSOR)
@@ -486,7 +413,7 @@ class Engine:
         estimate_line = ""
         if estimate:
             estimate_line = self.messages.render(
-                "estimate", language, estimate=_hours_text(estimate)
+                "estimate", language, estimate=hours_text(estimate)
             )
             estimate_line = " " + estimate_line
         marker = f"syncd_in_work_{issue_id}"
@@ -558,117 +485,6 @@ class Engine:
             self.store.update_link(ticket.id, issue_status=status)
             self.store.set_issue_status(issue_id, status)
 
-    # ================================================================ hours back
-    def push_hours(self) -> None:
-        """Every link whose hours may have changed (flagged in the store when its entries or
-        its issue tree changed) gets its ticket's hours field set to the exact sum."""
-        for link in self.store.dirty_hour_links():
-            ticket_id = link["ticket_id"]
-            self._item(f"hours:{ticket_id}", lambda t=ticket_id: self.push_ticket_hours(t))
-
-    def push_ticket_hours(self, ticket_id: int) -> None:
-        link = self.store.link_by_ticket(ticket_id)
-        if link is None:
-            return
-        hours = self.store.hours_for_issues(self.store.issue_tree(link["issue_id"]))
-        text = _hours_text(hours)
-        ticket = self.store.ticket(ticket_id)
-        unchanged = link["hours_pushed"] == text or (link["hours_pushed"] is None and hours == 0)
-        if not unchanged and ticket and ticket["status"] in FINAL_TICKET_STATUSES:
-            # Closed tickets can't be updated (422); the reports still have the hours.
-            log.info("hours_not_pushed", ticket=ticket_id, hours=text, reason=ticket["status"])
-            unchanged = True
-        if not unchanged:
-            field_id = self.config.zendesk.hours_field_id
-            try:
-                self.effects.plain(
-                    f"set hours on ticket #{ticket_id} to {text}",
-                    lambda: self.helpdesk.update_ticket(
-                        ticket_id, TicketUpdate(custom_fields={field_id: text})
-                    ),
-                    ticket=ticket_id,
-                    hours=text,
-                )
-            except ConnectorError as e:
-                if e.status != 422 or not self._ticket_is_final(ticket_id):
-                    raise
-                log.info("hours_not_pushed", ticket=ticket_id, hours=text, reason="closed")
-                text = link["hours_pushed"]
-            else:
-                self.stats.hours_pushed += 1
-        with self.store.atomic():
-            self.store.update_link(ticket_id, hours_pushed=text, hours_dirty=0)
-
-    def _ticket_is_final(self, ticket_id: int) -> bool:
-        """Re-read a ticket that refused an update; remember it if it is closed for good."""
-        ticket = self.helpdesk.get_ticket(ticket_id)
-        client = client_for_organization(ticket.organization_id, self.config.clients)
-        with self.store.atomic():
-            self.store.save_ticket(
-                ticket,
-                client=client.id if client else None,
-                wants_issue=self.config.zendesk.work_tag in ticket.tags,
-            )
-        return ticket.status in FINAL_TICKET_STATUSES
-
-    # ================================================================ failures and retries
-    def _item(self, item: str, work: Callable[[], None]) -> None:
-        """Run one item's work; a failure is recorded with its reason, and the cycle goes on."""
-        failure = self.store.failure(item)
-        if failure and not self._due(failure):
-            return
-        try:
-            work()
-        except NotSettled as e:
-            self.store.record_failure(item, str(e), e.retry_at)
-            log.info("item_deferred", item=item, reason=str(e))
-            return
-        except ConnectorError as e:
-            self._record_failure(item, str(e), retryable=e.retryable)
-            return
-        if failure:
-            self.store.clear_failure(item)
-            log.info("item_recovered", item=item, attempts=failure["attempts"])
-
-    def _due(self, failure: dict) -> bool:
-        next_at = parse_iso(failure["next_at"])
-        return next_at is None or next_at <= self.now()
-
-    def _record_failure(self, item: str, reason: str, *, retryable: bool) -> None:
-        self.stats.failures += 1
-        old = self.store.failure(item)
-        attempts = (old["attempts"] if old else 0) + 1
-        if attempts >= self.config.sync.max_attempts or not retryable:
-            # Not blindly retried: it waits for a person (see `syncd status`). A non-retryable
-            # error still gets one slow retry a day, in case a person fixed the cause.
-            delay = timedelta(days=1)
-        else:
-            delay = min(timedelta(minutes=2**attempts), timedelta(hours=6))
-        self.store.record_failure(item, reason, self.now() + delay)
-        log.error(
-            "item_failed",
-            item=item,
-            reason=reason,
-            attempts=attempts,
-            retry_in_s=int(delay.total_seconds()),
-            retryable=retryable,
-        )
-
-    def retry_failed_items(self) -> None:
-        """Items whose feed moved on without them are fetched again when their time comes."""
-        for failure in self.store.failures():
-            kind, _, ident = failure["item"].partition(":")
-            if not self._due(failure) or not ident.isdigit():
-                continue
-            number = int(ident)
-            fetch: dict[str, Callable[[], None]] = {
-                "ticket": lambda n=number: self.handle_ticket(self.helpdesk.get_ticket(n)),
-                "issue": lambda n=number: self.handle_issue(self.tracker.get_issue(n)),
-                "hours": lambda n=number: self.push_ticket_hours(n),
-            }
-            if kind in fetch:
-                self._item(failure["item"], fetch[kind])
-
     # ================================================================ helpers
     def _issue_for_ticket(self, ticket_id: int) -> Issue | None:
         found = self.tracker.find_issues_by_field(
@@ -702,10 +518,6 @@ class Engine:
 
 def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
-
-
-def _hours_text(hours: Decimal) -> str:
-    return str(hours.quantize(Decimal("0.01")))
 
 
 def _planned_issue(new, ticket: Ticket) -> Issue:

@@ -6,7 +6,8 @@ import pytest
 from studio import ZENDESK_TOKEN, Studio
 
 from emulator import ZendeskEmulator
-from syncd.engine import REREAD_CURSOR, ZENDESK_CURSOR
+from syncd.engine import ZENDESK_CURSOR
+from syncd.hours import REREAD_CURSOR
 
 pytestmark = pytest.mark.redmine
 

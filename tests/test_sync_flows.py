@@ -10,7 +10,7 @@ import pytest
 from studio import ZENDESK_TOKEN, Studio
 
 from emulator import ZendeskEmulator
-from syncd.engine import REREAD_CURSOR
+from syncd.hours import REREAD_CURSOR
 
 pytestmark = pytest.mark.redmine
 
