@@ -30,7 +30,13 @@ try:  # tests/ is on sys.path with pytest's default rootdir-conftest import mode
 except ImportError:  # ... or a package, if someone adds tests/__init__.py
     from tests import redmine_fixtures as rf
 
-REDMINE_FIXTURES = {"redmine_env", "redmine_project", "redmine_user", "make_redmine_user"}
+REDMINE_FIXTURES = {
+    "redmine_env",
+    "redmine_project",
+    "redmine_user",
+    "make_redmine_user",
+    "studio",
+}
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +84,21 @@ def make_redmine_user(redmine_env: rf.RedmineEnv) -> Iterator[Callable[..., rf.U
 @pytest.fixture
 def redmine_user(make_redmine_user, redmine_project) -> rf.User:
     return make_redmine_user(project=redmine_project)
+
+
+@pytest.fixture
+def studio(redmine_env, redmine_project, tmp_path):
+    """A studio for flow tests (tests/studio.py): the Zendesk emulator on a free port, a fresh
+    Redmine project, a config file in tmp_path."""
+    from studio import AGENT_EMAIL, ZENDESK_TOKEN, Studio
+
+    from emulator import ZendeskEmulator
+
+    emu = ZendeskEmulator(token=ZENDESK_TOKEN, email=AGENT_EMAIL).start()
+    try:
+        yield Studio(emu=emu, redmine=redmine_env, project=redmine_project, tmp=tmp_path).setup()
+    finally:
+        emu.stop()
 
 
 # ---------------------------------------------------------------------- hooks

@@ -14,19 +14,9 @@ import time
 import pytest
 from studio import ROOT, ZENDESK_TOKEN, Studio
 
-from emulator import ZendeskEmulator
 from syncd.lock import CycleLock
 
 pytestmark = pytest.mark.redmine
-
-
-@pytest.fixture
-def studio(redmine_env, redmine_project, tmp_path):
-    emu = ZendeskEmulator(token=ZENDESK_TOKEN, email="agent@studio.example").start()
-    try:
-        yield Studio(emu=emu, redmine=redmine_env, project=redmine_project, tmp=tmp_path).setup()
-    finally:
-        emu.stop()
 
 
 def _wait_for(predicate, timeout: float = 20.0) -> None:

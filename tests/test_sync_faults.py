@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from studio import ZENDESK_TOKEN, Studio
 
-from emulator import ZendeskEmulator
 from syncd.engine import ZENDESK_CURSOR
 from syncd.hours import REREAD_CURSOR
 
 pytestmark = pytest.mark.redmine
-
-
-@pytest.fixture
-def studio(redmine_env, redmine_project, tmp_path):
-    emu = ZendeskEmulator(token=ZENDESK_TOKEN, email="agent@studio.example").start()
-    try:
-        yield Studio(emu=emu, redmine=redmine_env, project=redmine_project, tmp=tmp_path).setup()
-    finally:
-        emu.stop()
 
 
 def test_zendesk_down_for_a_cycle_keeps_the_cursor_and_the_rest_goes_on(studio, redmine_user):

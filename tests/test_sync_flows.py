@@ -7,21 +7,12 @@ import re
 from decimal import Decimal
 
 import pytest
-from studio import ZENDESK_TOKEN, Studio
+from studio import Studio
 
 from emulator import ZendeskEmulator
 from syncd.hours import REREAD_CURSOR
 
 pytestmark = pytest.mark.redmine
-
-
-@pytest.fixture
-def studio(redmine_env, redmine_project, tmp_path):
-    emu = ZendeskEmulator(token=ZENDESK_TOKEN, email="agent@studio.example").start()
-    try:
-        yield Studio(emu=emu, redmine=redmine_env, project=redmine_project, tmp=tmp_path).setup()
-    finally:
-        emu.stop()
 
 
 def _puts(emu: ZendeskEmulator) -> list[dict]:
