@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from syncd.billing_config import BillingSettings, Plan, parse_billing, parse_plans
+
 DEFAULT_TICKET_PATTERNS = (
     r"(?i)\bzendesk\s*#\s*(\d+)",
     r"(?i)\bticket\s*#\s*(\d+)",
@@ -81,10 +83,23 @@ class Client:
     zendesk_organization_id: int | None
     redmine_projects: tuple[str, ...]
     language: str | None = None
+    plan: str | None = None
+    plan_changes: tuple[tuple[str, str], ...] = ()  # (first month "YYYY-MM", plan), by month
+    launched_on: date | None = None  # the site's launch: the warranty starts here
+    warranty_days: int = 0
+    email: str | None = None  # where the client's copy of the reports is mailed
 
     @property
     def issue_project(self) -> str:
         return self.redmine_projects[0]
+
+    def plan_for(self, month: str) -> str | None:
+        """The plan in force in a month (YYYY-MM): the last change at or before it."""
+        current = self.plan
+        for first_month, plan in self.plan_changes:
+            if first_month <= month:
+                current = plan
+        return current
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,8 @@ class Config:
     redmine: RedmineConfig
     sync: SyncConfig
     clients: tuple[Client, ...]
+    plans: dict[str, Plan] = field(default_factory=dict)
+    billing: BillingSettings = field(default_factory=BillingSettings)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)  # for the report sections
 
     def client_by_id(self, client_id: str) -> Client | None:
@@ -282,7 +299,9 @@ def load_config(path: str | Path) -> Config:
     )
     templates_dir = _resolve(base, s.get("templates_dir", str, str(_default_templates())))
 
-    clients = _clients(path, top.get("clients", list, []))
+    plans = parse_plans(path, top.get("plans", dict, {}), _Reader)
+    billing = parse_billing(path, top.get("billing", dict, {}), _Reader)
+    clients = _clients(path, top.get("clients", list, []), plans)
     return Config(
         path=path,
         state_path=state_path,
@@ -291,6 +310,8 @@ def load_config(path: str | Path) -> Config:
         redmine=redmine,
         sync=sync,
         clients=clients,
+        plans=plans,
+        billing=billing,
         raw=raw,
     )
 
@@ -313,7 +334,7 @@ def _patterns(s: _Reader) -> tuple[str, ...]:
     return patterns
 
 
-def _clients(path: Path, items: list[Any]) -> tuple[Client, ...]:
+def _clients(path: Path, items: list[Any], plans: dict[str, Plan]) -> tuple[Client, ...]:
     clients: list[Client] = []
     seen_ids: set[str] = set()
     seen_orgs: dict[int, str] = {}
@@ -339,6 +360,19 @@ def _clients(path: Path, items: list[Any]) -> tuple[Client, ...]:
             if p in seen_projects:
                 c.fail("redmine_projects", f"{p!r} also belongs to client {seen_projects[p]!r}")
             seen_projects[p] = cid
+        known_plan = _known(plans)
+        changes = []
+        for j, change in enumerate(c.get("plan_changes", list, [])):
+            ch = _Reader(path, f"{c.section} plan_changes[{j}]", change)
+            changes.append(
+                (ch.get("from", str, check=_month), ch.get("plan", str, check=known_plan))
+            )
+        launched = c.get("launched_on", (str, date), None)
+        if isinstance(launched, str):
+            try:
+                launched = date.fromisoformat(launched)
+            except ValueError:
+                c.fail("launched_on", f"must be a date like 2026-09-15, got {launched!r}")
         clients.append(
             Client(
                 id=cid,
@@ -346,9 +380,33 @@ def _clients(path: Path, items: list[Any]) -> tuple[Client, ...]:
                 zendesk_organization_id=org,
                 redmine_projects=projects,
                 language=c.get("language", str, None, check=_language),
+                plan=c.get("plan", str, None, check=known_plan),
+                plan_changes=tuple(sorted(changes)),
+                launched_on=launched,
+                warranty_days=c.get(
+                    "warranty_days", int, 0, check=lambda v: None if v >= 0 else "must be 0 or more"
+                ),
+                email=c.get("email", str, None),
             )
         )
     return tuple(clients)
+
+
+def _known(plans: dict[str, Plan]) -> Any:
+    def check(name: str) -> str | None:
+        if name in plans:
+            return None
+        return f"no plan named {name!r} (defined: {', '.join(sorted(plans)) or 'none'})"
+
+    return check
+
+
+def _month(value: str) -> str | None:
+    try:
+        date.fromisoformat(value + "-01")
+    except ValueError:
+        return f"must be a month like 2026-10, got {value!r}"
+    return None if len(value) == 7 else f"must be a month like 2026-10, got {value!r}"
 
 
 def _resolve(base: Path, value: str) -> Path:

@@ -117,7 +117,9 @@ class Engine(HoursFlow, PerItemFailures):
         field_value = issue.custom_fields.get(self.config.redmine.ticket_field_id) or None
         known = self.store.issue(issue.id)
         with self.store.atomic():
-            if self.store.save_issue(issue, field_value):
+            if self.store.save_issue(
+                issue, field_value, done=is_done(issue.status, self.config.redmine.done_statuses)
+            ):
                 self.stats.issues += 1
                 old_parent = known["parent_id"] if known else None
                 if known and old_parent != issue.parent_id:
@@ -358,7 +360,7 @@ class Engine(HoursFlow, PerItemFailures):
                 )
         if not self.effects.dry_run:
             with self.store.atomic():
-                self.store.save_issue(issue, str(ticket.id))
+                self.store.save_issue(issue, str(ticket.id), done=False)
                 self.store.add_link(
                     ticket_id=ticket.id,
                     issue_id=issue.id,

@@ -20,7 +20,21 @@ import sqlite_utils
 
 from connectors.base import Issue, Ticket, TimeEntry
 
-SCHEMA_VERSION = 1
+# The v1 schema below, then each migration in order, in the same transaction as the version
+# bump that records it (sqlite-utils' migrations habit): a crash never leaves half a migration.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE tickets ADD COLUMN custom_fields TEXT",
+        # When the issue first reached a done status (per-request plans bill in that month).
+        "ALTER TABLE issues ADD COLUMN done_on TEXT",
+        # An invoiced month, frozen: `document` as sent; `baseline` what later adjustments
+        # have already accounted for (starts equal to the document).
+        "CREATE TABLE IF NOT EXISTS invoices (month TEXT NOT NULL, client TEXT NOT NULL, "
+        "frozen_at TEXT NOT NULL, document TEXT NOT NULL, baseline TEXT NOT NULL, "
+        "PRIMARY KEY (month, client))",
+    ),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -107,11 +121,16 @@ class Store:
                 if statement.strip():
                     self.db.execute(statement)
             self.db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT(key) DO NOTHING",
-                [str(SCHEMA_VERSION)],
+                "INSERT INTO meta (key, value) VALUES ('schema_version', '1') "
+                "ON CONFLICT(key) DO NOTHING"
             )
         version = int(self.meta("schema_version") or 0)
+        for target in sorted(v for v in MIGRATIONS if v > version):
+            with self.db.atomic():
+                for statement in MIGRATIONS[target]:
+                    self.db.execute(statement)
+                self.set_meta("schema_version", str(target))
+            version = target
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path}: state schema {version} is newer than this syncd "
@@ -170,6 +189,11 @@ class Store:
                 "due_at": iso(t.due_at),
                 "url": t.url,
                 "wants_issue": int(wants_issue),
+                "custom_fields": json.dumps(
+                    {str(k): v for k, v in sorted(t.custom_fields.items())},
+                    ensure_ascii=False,
+                    default=str,
+                ),
             },
             pk="id",
         )
@@ -185,7 +209,7 @@ class Store:
     def issue(self, issue_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM issues WHERE id = ?", issue_id)
 
-    def save_issue(self, i: Issue, ticket_field: str | None) -> bool:
+    def save_issue(self, i: Issue, ticket_field: str | None, *, done: bool = False) -> bool:
         """Store an issue; True when it is new or differs from what was stored. Compared
         field by field: Redmine's updated_on has one-second resolution, and two changes
         within one second must not look like one."""
@@ -205,7 +229,12 @@ class Store:
             "ticket_field": ticket_field,
             "url": i.url,
         }
-        if self._one("SELECT * FROM issues WHERE id = ?", i.id) == row:
+        old = self._one("SELECT * FROM issues WHERE id = ?", i.id)
+        # The first time it was seen done; kept through reopens (a request is billed once).
+        row["done_on"] = (old or {}).get("done_on") or (
+            iso(i.closed_on or i.updated_on) if done else None
+        )
+        if old == row:
             return False
         self.db["issues"].upsert(row, pk="id")
         return True
