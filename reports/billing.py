@@ -1,0 +1,598 @@
+"""Monthly billing per client, computed from the store: read-only, exact, explainable.
+
+For a client and a month: every time entry spent in the month on the client's projects is
+grouped into a request (its ticket, found through the issue or an ancestor issue linked to one;
+else its top issue; else the project), judged by the ordered billing rules (first match wins),
+priced by the client's plan for that month, rounded per request, and totalled from the lines.
+Months that were invoiced and closed are frozen: their document is what is shown, and later
+changes to their entries come back as signed adjustments in the next open month.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from reports.codec import invoice_from_dict
+from reports.model import (
+    Adjustment,
+    BillingReport,
+    Charge,
+    ClientInvoice,
+    EntryDetail,
+    Estimate,
+    Line,
+    TariffBalance,
+    UnassignedTicket,
+    money,
+)
+from reports.months import month_of, month_range, months_back
+from syncd.billing_config import BillingRule, Plan
+from syncd.config import Client, Config
+from syncd.state import Store
+
+ZERO = Decimal("0")
+TARIFF_HISTORY_MONTHS = 36  # how far back a rolling tariff balance is replayed
+
+
+class BillingError(Exception):
+    """The configuration can't bill a client (no plan, …); the message says which and why."""
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A request: what one invoice line (or a few, one per rule and rate) is about."""
+
+    ticket_id: int | None
+    issue_id: int | None  # the linked issue, or the top issue without a ticket
+    project: str | None  # only for time logged on a project without an issue
+
+    def sort_key(self) -> tuple:
+        kind = 0 if self.ticket_id else 1 if self.issue_id else 2
+        return (kind, self.ticket_id or 0, self.issue_id or 0, self.project or "")
+
+
+class Billing:
+    """Computes invoices from one store with one config; caches what it reads per run."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config, self.store = config, store
+        self._issues: dict[int, dict[str, Any] | None] = {}
+        self._tickets: dict[int, dict[str, Any] | None] = {}
+        self._group_of_issue: dict[int, _Group] = {}
+        self._cache: dict[tuple[str, str], ClientInvoice] = {}
+
+    # ================================================================ public
+    def report(
+        self, month: str, *, clients: list[str] | None = None, generated_at: datetime
+    ) -> BillingReport:
+        invoices = []
+        for client in self.config.clients:
+            if clients and client.id not in clients:
+                continue
+            invoices.append(self.invoice(client, month))
+        unassigned = tuple(
+            UnassignedTicket(
+                ticket_id=t["id"], subject=t["subject"] or "", organization_id=t["organization_id"]
+            )
+            for t in self.store.unassigned_tickets()
+        )
+        return BillingReport(
+            month=month, generated_at=generated_at, clients=tuple(invoices), unassigned=unassigned
+        )
+
+    def invoice(self, client: Client, month: str) -> ClientInvoice:
+        """The invoice as it stands: the frozen document for a closed month, else computed,
+        with adjustments for closed months whose entries changed since."""
+        frozen = self._frozen(client.id, month)
+        if frozen is not None:
+            return invoice_from_dict(json.loads(frozen["document"]))
+        computed = self.compute(client, month)
+        adjustments = tuple(self.adjustments(client, month))
+        return _with_adjustments(computed, adjustments)
+
+    def compute(self, client: Client, month: str) -> ClientInvoice:
+        """The month from the entries as they are now, without adjustments."""
+        key = (client.id, month)
+        if key not in self._cache:
+            self._cache[key] = self._compute(client, month)
+        return self._cache[key]
+
+    def adjustments(self, client: Client, month: str) -> list[Adjustment]:
+        """For every closed month before this one: what changed since it was accounted for."""
+        out: list[Adjustment] = []
+        for row in self.store.invoices_before(client.id, month):
+            baseline = invoice_from_dict(json.loads(row["baseline"]))
+            current = self.compute(client, row["month"])
+            out += _differences(baseline, current)
+        return out
+
+    # ================================================================ one month
+    def _compute(self, client: Client, month: str) -> ClientInvoice:
+        plan = self._plan(client, month)
+        since, until = month_range(month)
+        entries = self.store.time_entries_spent_between(
+            since.isoformat(), until.isoformat(), list(client.redmine_projects)
+        )
+        by_line: dict[tuple[_Group, str | None, Decimal | None], list[dict[str, Any]]] = (
+            defaultdict(list)
+        )
+        for entry in sorted(entries, key=lambda e: (e["spent_on"], e["id"])):
+            group = self._group(entry)
+            rule = self._rule(entry, group, client)
+            billable = rule is None or rule.billable
+            rate = _rate(plan, entry) if billable and plan.kind == "hourly" else None
+            by_line[(group, None if billable else rule.name, rate)].append(entry)
+        if plan.kind == "per_request":
+            # A request done this month is charged even with no hour logged this month;
+            # one whose hours this month were all excluded by a rule is not.
+            seen = {group for group, _, _ in by_line}
+            for group in self._requests_done_in(client, month):
+                if group not in seen:
+                    by_line[(group, None, None)] = []
+        lines = self._lines(client, plan, month, by_line)
+        charges, tariff = self._charges(client, plan, month, lines)
+        hours = sum((Decimal(e["hours"]) for e in entries), ZERO)
+        return _invoice(
+            client, plan, month, hours, lines, charges, (), tariff, self._estimates(lines)
+        )
+
+    def _lines(
+        self,
+        client: Client,
+        plan: Plan,
+        month: str,
+        by_line: dict[tuple[_Group, str | None, Decimal | None], list[dict[str, Any]]],
+    ) -> tuple[Line, ...]:
+        lines: list[Line] = []
+        minimum_owed: dict[_Group, Decimal] = defaultdict(lambda: ZERO)
+        for (group, rule, rate), entries in sorted(
+            by_line.items(), key=lambda kv: (kv[0][0].sort_key(), kv[0][1] or "", kv[0][2] or ZERO)
+        ):
+            logged = sum((Decimal(e["hours"]) for e in entries), ZERO)
+            billable_hours, note = ZERO, f"not billed: rule {rule!r}" if rule else ""
+            amount = ZERO
+            if rule is None:
+                billable_hours, note = _round(logged, plan)
+                if plan.kind == "hourly":
+                    amount = money(billable_hours * (rate or ZERO))
+                    minimum_owed[group] += amount
+                elif plan.kind == "per_request":
+                    amount, note = self._request_price(group, plan, month, note)
+                elif plan.kind == "tariff":
+                    note = _join(note, "within the plan's hours; overage below")
+                else:
+                    note = _join(note, "covered by the subscription")
+            lines.append(
+                Line(
+                    ticket_id=group.ticket_id,
+                    issue_id=group.issue_id,
+                    subject=self._subject(group),
+                    hours=logged,
+                    billable_hours=billable_hours,
+                    rate=rate,
+                    amount=amount,
+                    rule=rule,
+                    note=note,
+                    entries=tuple(_detail(e, rate) for e in entries),
+                )
+            )
+        return _apply_minimum(lines, plan, minimum_owed)
+
+    def _charges(
+        self, client: Client, plan: Plan, month: str, lines: tuple[Line, ...]
+    ) -> tuple[tuple[Charge, ...], TariffBalance | None]:
+        if plan.kind == "subscription":
+            return (
+                Charge(
+                    "fee", f"subscription {plan.name}, {month}", None, None, money(plan.fee or ZERO)
+                ),
+            ), None
+        if plan.kind != "tariff":
+            return (), None
+        used = sum((line.billable_hours for line in lines), ZERO)
+        balance = self._tariff_balance(client, plan, month, used)
+        charges = [
+            Charge(
+                "fee",
+                f"tariff {plan.name}, {month}: {_h(plan.included_hours)} h included",
+                None,
+                None,
+                money(plan.fee or ZERO),
+            )
+        ]
+        if balance.overage:
+            charges.append(
+                Charge(
+                    "overage",
+                    f"{_h(balance.overage)} h beyond the included hours",
+                    balance.overage,
+                    plan.overage_rate,
+                    money(balance.overage * (plan.overage_rate or ZERO)),
+                )
+            )
+        return tuple(charges), balance
+
+    def _tariff_balance(
+        self, client: Client, plan: Plan, month: str, used_now: Decimal
+    ) -> TariffBalance:
+        """Replays the unbroken run of months this plan has been in force (from the client's
+        first logged hour at most), keeping a pool of unused hours that expire after
+        `rollover_months`; carried hours are used first, oldest first, as they expire first."""
+        first = self.store.first_spent_on(list(client.redmine_projects))
+        run: list[str] = []
+        for m in months_back(month, TARIFF_HISTORY_MONTHS):
+            if client.plan_for(m) != plan.name or first is None or m < month_of(first):
+                break
+            run.append(m)
+        pool: list[tuple[str, Decimal]] = []  # (last month the hours can be used, hours)
+        balance = TariffBalance(plan.included_hours, ZERO, ZERO, ZERO, plan.included_hours)
+        for m in [*reversed(run), month]:
+            pool = [(last, h) for last, h in pool if last >= m and h > 0]
+            used = used_now if m == month else self._used_hours(client, m)
+            carried = sum((h for _, h in pool), ZERO)
+            left = used
+            for i, (last, hours) in enumerate(pool):
+                take = min(hours, left)
+                pool[i] = (last, hours - take)
+                left -= take
+            from_included = min(plan.included_hours, left)
+            unused_included = plan.included_hours - from_included
+            if plan.rollover_months and unused_included:
+                pool.append((_add_months(m, plan.rollover_months), unused_included))
+            unused = sum((h for _, h in pool), ZERO) if plan.rollover_months else unused_included
+            balance = TariffBalance(
+                plan.included_hours, carried, used, left - from_included, unused
+            )
+        return balance
+
+    def _used_hours(self, client: Client, month: str) -> Decimal:
+        frozen = self._frozen(client.id, month)
+        if frozen is not None:
+            doc = invoice_from_dict(json.loads(frozen["baseline"]))
+            return sum((line.billable_hours for line in doc.lines), ZERO)
+        return sum((line.billable_hours for line in self.compute(client, month).lines), ZERO)
+
+    # ================================================================ requests
+    def _group(self, entry: dict[str, Any]) -> _Group:
+        issue_id = entry["issue_id"]
+        if not issue_id:
+            return _Group(None, None, entry["project"])
+        if issue_id not in self._group_of_issue:
+            chain = [issue_id, *self.store.ancestors(issue_id)]
+            group = None
+            for candidate in chain:
+                link = self.store.link_by_issue(candidate)
+                if link:
+                    group = _Group(link["ticket_id"], candidate, None)
+                    break
+            self._group_of_issue[issue_id] = group or _Group(None, chain[-1], None)
+        return self._group_of_issue[issue_id]
+
+    def _rule(self, entry: dict[str, Any], group: _Group, client: Client) -> BillingRule | None:
+        issue = self._issue(entry["issue_id"]) if entry["issue_id"] else None
+        ticket = self._ticket(group.ticket_id) if group.ticket_id else None
+        tags = set(json.loads(ticket["tags"] or "[]")) if ticket else set()
+        fields = json.loads(entry["custom_fields"] or "{}")
+        spent = date.fromisoformat(entry["spent_on"])
+        warranty = (
+            client.launched_on is not None
+            and client.launched_on <= spent
+            and (spent - client.launched_on).days <= client.warranty_days
+        )
+        for rule in self.config.billing.rules:
+            if rule.activity is not None and rule.activity != entry["activity"]:
+                continue
+            if rule.tracker is not None and (not issue or rule.tracker != issue["tracker"]):
+                continue
+            if rule.tag is not None and rule.tag not in tags:
+                continue
+            if (
+                rule.entry_field_id is not None
+                and str(fields.get(str(rule.entry_field_id), "")) != rule.entry_value
+            ):
+                continue
+            if rule.within_warranty is not None and rule.within_warranty != warranty:
+                continue
+            return rule
+        return None
+
+    def _requests_done_in(self, client: Client, month: str) -> list[_Group]:
+        """Per-request plans charge a request in the month its issue was first done, even if
+        no hour was logged then."""
+        since, until = month_range(month)
+        groups = []
+        for row in self.store.issues_done_between(
+            since.isoformat(), until.isoformat() + "T99", list(client.redmine_projects)
+        ):
+            link = self.store.link_by_issue(row["id"])
+            if link:
+                groups.append(_Group(link["ticket_id"], row["id"], None))
+            elif not row["parent_id"]:
+                groups.append(_Group(None, row["id"], None))
+        return groups
+
+    def _request_price(
+        self, group: _Group, plan: Plan, month: str, note: str
+    ) -> tuple[Decimal, str]:
+        issue = self._issue(group.issue_id) if group.issue_id else None
+        done_on = (issue or {}).get("done_on")
+        if not done_on or month_of(done_on) != month:
+            when = f"done {done_on[:10]}" if done_on else "not done yet"
+            return ZERO, _join(
+                note, f"per-request price is charged in the month it is done ({when})"
+            )
+        ticket = self._ticket(group.ticket_id) if group.ticket_id else None
+        fields = json.loads((ticket or {}).get("custom_fields") or "{}")
+        agreed = fields.get(str(plan.price_field_id)) if plan.price_field_id else None
+        if agreed not in (None, ""):
+            return money(Decimal(str(agreed))), _join(note, "the price agreed in the ticket")
+        estimate = (issue or {}).get("estimated_hours")
+        if estimate and plan.rate is not None:
+            return money(Decimal(estimate) * plan.rate), _join(
+                note, f"estimate {_h(Decimal(estimate))} h × {plan.rate}"
+            )
+        if plan.price is not None:
+            return money(plan.price), _join(note, "the plan's price per request")
+        return ZERO, _join(note, "NO PRICE: set the ticket's price field or an estimate")
+
+    def _estimates(self, lines: tuple[Line, ...]) -> tuple[Estimate, ...]:
+        out: dict[int, Estimate] = {}
+        tolerance = self.config.billing.estimate_tolerance
+        for line in lines:
+            if not line.issue_id or line.issue_id in out:
+                continue
+            issue = self._issue(line.issue_id)
+            if not issue or not issue["estimated_hours"]:
+                continue
+            estimate = Decimal(issue["estimated_hours"])
+            if not estimate:
+                continue
+            actual = self.store.hours_for_issues(self.store.issue_tree(line.issue_id))
+            over_by = (actual / estimate - 1).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+            out[line.issue_id] = Estimate(
+                line.ticket_id,
+                line.issue_id,
+                line.subject,
+                estimate,
+                actual,
+                over_by,
+                over_by > tolerance,
+            )
+        return tuple(out.values())
+
+    # ================================================================ lookups
+    def _plan(self, client: Client, month: str) -> Plan:
+        name = client.plan_for(month)
+        if name is None:
+            raise BillingError(
+                f"client {client.id!r} has no plan for {month}: set `plan` in its [[clients]] entry"
+            )
+        return self.config.plans[name]
+
+    def _frozen(self, client_id: str, month: str) -> dict[str, Any] | None:
+        return self.store.invoice(month, client_id)
+
+    def _issue(self, issue_id: int) -> dict[str, Any] | None:
+        if issue_id not in self._issues:
+            self._issues[issue_id] = self.store.issue(issue_id)
+        return self._issues[issue_id]
+
+    def _ticket(self, ticket_id: int) -> dict[str, Any] | None:
+        if ticket_id not in self._tickets:
+            self._tickets[ticket_id] = self.store.ticket(ticket_id)
+        return self._tickets[ticket_id]
+
+    def _subject(self, group: _Group) -> str:
+        if group.ticket_id:
+            ticket = self._ticket(group.ticket_id)
+            if ticket and ticket["subject"]:
+                return ticket["subject"]
+        if group.issue_id:
+            issue = self._issue(group.issue_id)
+            if issue:
+                return issue["subject"] or ""
+        return f"time on project {group.project} without an issue"
+
+
+# ==================================================================== pure helpers
+def _rate(plan: Plan, entry: dict[str, Any]) -> Decimal | None:
+    if entry["user"] in plan.rates_by_user:
+        return plan.rates_by_user[entry["user"]]
+    if entry["activity"] in plan.rates_by_activity:
+        return plan.rates_by_activity[entry["activity"]]
+    return plan.rate
+
+
+def _round(hours: Decimal, plan: Plan) -> tuple[Decimal, str]:
+    step = plan.rounding_increment
+    if not step or hours <= 0:
+        return hours, ""
+    mode = ROUND_CEILING if plan.rounding == "up" else ROUND_HALF_UP
+    rounded = (hours / step).quantize(Decimal("1"), rounding=mode) * step
+    rounded = rounded.quantize(Decimal("0.01"))
+    if rounded == hours:
+        return hours, ""
+    how = "up" if plan.rounding == "up" else "to the nearest"
+    return rounded, f"{_h(hours)} h rounded {how} {_h(step)} h"
+
+
+def _apply_minimum(lines: list[Line], plan: Plan, owed: dict[_Group, Decimal]) -> tuple[Line, ...]:
+    """A request billed by the hour costs at least the plan's minimum charge: the difference
+    is added to the request's last billed line, and said so."""
+    if not plan.minimum_charge or plan.kind != "hourly":
+        return tuple(lines)
+    last_billed: dict[_Group, int] = {}
+    for i, line in enumerate(lines):
+        if line.rule is None and line.amount > 0:
+            last_billed[
+                _Group(line.ticket_id, line.issue_id, None)
+                if line.issue_id
+                else _Group(None, None, None)
+            ] = i
+    out = list(lines)
+    for group, total in owed.items():
+        key = (
+            _Group(group.ticket_id, group.issue_id, None)
+            if group.issue_id
+            else _Group(None, None, None)
+        )
+        if key not in last_billed or not 0 < total < plan.minimum_charge:
+            continue
+        i = last_billed[key]
+        extra = plan.minimum_charge - total
+        line = out[i]
+        out[i] = Line(
+            **{
+                **line.__dict__,
+                "amount": line.amount + extra,
+                "note": _join(line.note, f"minimum charge per request {plan.minimum_charge}"),
+            }
+        )
+    return tuple(out)
+
+
+def _detail(entry: dict[str, Any], rate: Decimal | None) -> EntryDetail:
+    return EntryDetail(
+        entry_id=entry["id"],
+        spent_on=date.fromisoformat(entry["spent_on"]),
+        user=entry["user"] or "",
+        activity=entry["activity"] or "",
+        hours=Decimal(entry["hours"]),
+        comments=entry["comments"] or "",
+        issue_id=entry["issue_id"],
+        rate=rate,
+    )
+
+
+def _invoice(
+    client: Client,
+    plan: Plan,
+    month: str,
+    hours: Decimal,
+    lines: tuple[Line, ...],
+    charges: tuple[Charge, ...],
+    adjustments: tuple[Adjustment, ...],
+    tariff: TariffBalance | None,
+    estimates: tuple[Estimate, ...],
+) -> ClientInvoice:
+    amount = (
+        sum((x.amount for x in lines), ZERO)
+        + sum((c.amount for c in charges), ZERO)
+        + sum((a.amount for a in adjustments), ZERO)
+    )
+    vat = money(amount * plan.vat_rate / 100) if plan.vat_rate else ZERO
+    return ClientInvoice(
+        client=client.id,
+        name=client.name,
+        month=month,
+        currency=plan.currency,
+        plan=plan.name,
+        plan_kind=plan.kind,
+        hours=hours,
+        billable_hours=sum((x.billable_hours for x in lines), ZERO),
+        amount=amount,
+        vat_rate=plan.vat_rate,
+        vat=vat,
+        total=amount + vat,
+        lines=lines,
+        charges=charges,
+        adjustments=adjustments,
+        estimates=estimates,
+        tariff=tariff,
+        frozen=False,
+    )
+
+
+def _with_adjustments(invoice: ClientInvoice, adjustments: tuple[Adjustment, ...]) -> ClientInvoice:
+    if not adjustments:
+        return invoice
+    amount = invoice.amount + sum((a.amount for a in adjustments), ZERO)
+    vat = money(amount * invoice.vat_rate / 100) if invoice.vat_rate else ZERO
+    return ClientInvoice(
+        **{
+            **invoice.__dict__,
+            "adjustments": adjustments,
+            "amount": amount,
+            "vat": vat,
+            "total": amount + vat,
+        }
+    )
+
+
+def _differences(baseline: ClientInvoice, current: ClientInvoice) -> list[Adjustment]:
+    """Signed differences per request between what was accounted for and what is now, with
+    the entries that explain them."""
+
+    def per_request(inv: ClientInvoice) -> dict[tuple, tuple[Decimal, Decimal, dict]]:
+        out: dict[tuple, tuple[Decimal, Decimal, dict]] = {}
+        for line in inv.lines:
+            key = (line.ticket_id, line.issue_id)
+            hours, amount, entries = out.get(key, (ZERO, ZERO, {}))
+            entries = {**entries, **{e.entry_id: e for e in line.entries}}
+            out[key] = (hours + line.hours, amount + line.amount, entries)
+        return out
+
+    before, after = per_request(baseline), per_request(current)
+    adjustments = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k[0] or 0, k[1] or 0)):
+        h0, a0, e0 = before.get(key, (ZERO, ZERO, {}))
+        h1, a1, e1 = after.get(key, (ZERO, ZERO, {}))
+        if h0 == h1 and a0 == a1:
+            continue
+        adjustments.append(
+            Adjustment(key[0], key[1], baseline.month, h1 - h0, a1 - a0, _explain(e0, e1))
+        )
+    c0 = sum((c.amount for c in baseline.charges), ZERO)
+    c1 = sum((c.amount for c in current.charges), ZERO)
+    if c0 != c1:
+        adjustments.append(
+            Adjustment(
+                None, None, baseline.month, ZERO, c1 - c0, f"plan charges recalculated: {c0} → {c1}"
+            )
+        )
+    return adjustments
+
+
+def _explain(before: dict[int, EntryDetail], after: dict[int, EntryDetail]) -> str:
+    parts = []
+    for entry_id in sorted(set(before) | set(after)):
+        old, new = before.get(entry_id), after.get(entry_id)
+        if old and not new:
+            parts.append(
+                f"entry #{entry_id} ({_h(old.hours)} h on {old.spent_on}, {old.user}) "
+                "deleted or moved after invoicing"
+            )
+        elif new and not old:
+            parts.append(
+                f"entry #{entry_id} ({_h(new.hours)} h on {new.spent_on}, {new.user}) "
+                "added after invoicing"
+            )
+        elif (
+            old
+            and new
+            and (old.hours, old.activity, old.spent_on) != (new.hours, new.activity, new.spent_on)
+        ):
+            parts.append(
+                f"entry #{entry_id} edited: {_h(old.hours)} h → {_h(new.hours)} h"
+                + (f", {old.activity} → {new.activity}" if old.activity != new.activity else "")
+            )
+    return "; ".join(parts) or "recalculated (rules or plan)"
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a and b else a or b
+
+
+def _h(hours: Decimal) -> str:
+    return str(hours.quantize(Decimal("0.01")))
+
+
+def _add_months(month: str, n: int) -> str:
+    year, mon = int(month[:4]), int(month[5:7]) + n
+    year += (mon - 1) // 12
+    return f"{year:04d}-{(mon - 1) % 12 + 1:02d}"
