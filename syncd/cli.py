@@ -7,7 +7,8 @@ Exit codes (also in the README):
   2   wrong arguments
   69  `check` found a problem (service unreachable, field or project missing)
   75  another syncd is running (EX_TEMPFAIL: try again later)
-  78  the configuration is broken (EX_CONFIG); the message names file, key and problem
+  78  the configuration is broken (EX_CONFIG); the message names file, key and problem,
+      or it can't bill a client (no plan for the month, a month already closed)
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from reports.billing import BillingError
 from syncd import app
 from syncd.config import Config, ConfigError, load_config
 from syncd.lock import Locked
@@ -67,9 +70,46 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="check config, credentials, fields, projects, statuses, templates")
     st = sub.add_parser("status", help="last cycles, cursors, links, failures, unassigned tickets")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    rep = sub.add_parser("report", help="write monthly reports").add_subparsers(
+        dest="report", required=True, metavar="REPORT"
+    )
+    rb = rep.add_parser("billing", help="per-client invoices and a summary for the manager")
+    rb.add_argument("--month", required=True, type=_month, help="e.g. 2026-10")
+    rb.add_argument("--client", action="append", help="only this client (repeatable)")
+    rb.add_argument(
+        "--format",
+        default="html,csv,xlsx,json",
+        help="comma-separated: html,csv,xlsx,json (default: all)",
+    )
+    rb.add_argument("--out", help="output folder (default: [billing] output_dir/MONTH)")
+    rb.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="don't re-read the month's time entries from Redmine first",
+    )
+    inv = sub.add_parser("invoice", help="invoiced months").add_subparsers(
+        dest="invoice", required=True, metavar="ACTION"
+    )
+    ic = inv.add_parser(
+        "close",
+        help="freeze a month as invoiced; later changes become adjustments in the next open month",
+    )
+    ic.add_argument("--month", required=True, type=_month)
+    ic.add_argument("--client", action="append", help="only this client (repeatable)")
+    ic.add_argument("--no-refresh", action="store_true")
+    ic.add_argument("--dry-run", action="store_true", help="show the totals, freeze nothing")
     d = sub.add_parser("demo", help="start a local demo studio (Zendesk emulator + Redmine)")
     d.add_argument("--dir", default="var/demo", help="where the demo keeps its files")
     return p
+
+
+def _month(text: str) -> str:
+    from reports.months import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _date(text: str) -> date:
@@ -98,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Locked as e:
         print(f"syncd: {e}", file=sys.stderr)
         return EXIT_LOCKED
+    except BillingError as e:
+        print(f"syncd: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     except BrokenPipeError:  # `syncd status | head`: the reader left, nothing went wrong
         # Point stdout at /dev/null so the interpreter's final flush doesn't fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -173,6 +216,51 @@ def _summary(stats: app.Stats, *, dry_run: bool) -> None:
     print(prefix + (", ".join(f"{k}={v}" for k, v in parts.items()) or "nothing to do"))
 
 
+def cmd_report(config: Config, args: argparse.Namespace) -> int:
+    from syncd.reporting import billing_report
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    out = (
+        Path(args.out)
+        if args.out
+        else (config.path.resolve().parent / config.billing.output_dir / args.month)
+    )
+    written = billing_report(
+        config,
+        args.month,
+        out_dir=out,
+        formats=formats,
+        clients=args.client,
+        refresh=not args.no_refresh,
+    )
+    for invoice in written.report.clients:
+        state = "closed" if invoice.frozen else "open"
+        print(
+            f"{invoice.client:<16} {invoice.plan:<14} {invoice.hours:>8} h  "
+            f"{invoice.amount:>12} {invoice.currency}  ({state})"
+        )
+    print(f"{len(written.paths)} file(s) in {out}:")
+    for path in written.paths:
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def cmd_invoice(config: Config, args: argparse.Namespace) -> int:
+    from syncd.reporting import close_invoices
+
+    invoices = close_invoices(
+        config, args.month, clients=args.client, refresh=not args.no_refresh, dry_run=args.dry_run
+    )
+    verb = "would close" if args.dry_run else "closed"
+    for invoice in invoices:
+        print(
+            f"{verb} {args.month} for {invoice.client}: {invoice.amount} {invoice.currency}"
+            f" + VAT {invoice.vat} = {invoice.total}"
+            + (f" (incl. {len(invoice.adjustments)} adjustment(s))" if invoice.adjustments else "")
+        )
+    return EXIT_OK
+
+
 COMMANDS = {
     "sync": cmd_sync,
     "run": cmd_run,
@@ -180,6 +268,8 @@ COMMANDS = {
     "backfill": cmd_backfill,
     "check": cmd_check,
     "status": cmd_status,
+    "report": cmd_report,
+    "invoice": cmd_invoice,
 }
 
 log = structlog.get_logger("syncd.cli")
