@@ -58,6 +58,7 @@ class BillingSettings:
     studio_name: str = ""
     estimate_tolerance: Decimal = Decimal("0.20")  # flag requests over their estimate by more
     output_dir: str = "var/reports"
+    report_at: tuple[int, int] = (6, 0)  # on the 1st, UTC: when `syncd run` writes the reports
 
 
 def parse_decimal(
@@ -191,7 +192,20 @@ def parse_billing(path: Any, raw: Any, reader: type[_Reader]) -> BillingSettings
         studio_name=b.get("studio_name", str, ""),
         estimate_tolerance=parse_decimal(b, "estimate_tolerance", "0.20") or Decimal("0"),
         output_dir=b.get("output_dir", str, "var/reports"),
+        report_at=_clock(b, "report_at", "06:00"),
     )
+
+
+def _clock(r: _Reader, key: str, default: str) -> tuple[int, int]:
+    text = r.get(key, str, default)
+    try:
+        hours, minutes = (int(x) for x in text.split(":"))
+        if not (0 <= hours < 24 and 0 <= minutes < 60):
+            raise ValueError
+    except ValueError:
+        r.fail(key, f"must be a time like 06:00, got {text!r}")
+        raise AssertionError from None
+    return hours, minutes
 
 
 def _currency(value: str) -> str | None:

@@ -113,6 +113,7 @@ class Config:
     clients: tuple[Client, ...]
     plans: dict[str, Plan] = field(default_factory=dict)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    mail: Any = None  # syncd.mail.MailConfig when there is a [mail] section
     raw: dict[str, Any] = field(repr=False, default_factory=dict)  # for the report sections
 
     def client_by_id(self, client_id: str) -> Client | None:

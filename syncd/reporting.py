@@ -17,16 +17,17 @@ import structlog
 from reports.billing import Billing
 from reports.invoices import close_month
 from reports.model import BillingReport, ClientInvoice
-from reports.months import month_range, months_back
+from reports.months import month_of, month_range, months_back, previous_month
 from syncd import app
 from syncd.config import Config
 from syncd.effects import Effects
 from syncd.engine import Engine
 from syncd.lock import CycleLock
-from syncd.state import Store, utcnow
+from syncd.state import Store, iso, utcnow
 
 log = structlog.get_logger("syncd.reports")
 
+ALL_FORMATS = ("html", "csv", "xlsx", "json")
 # Closed months this far back are re-read too: their late changes become adjustments.
 ADJUSTMENT_LOOKBACK_MONTHS = 12
 
@@ -73,6 +74,88 @@ def billing_report(
     paths = write_billing(report, out_dir, formats)
     log.info("billing_report_written", month=month, files=len(paths), out=str(out_dir))
     return Written(report, paths)
+
+
+def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcnow) -> Path | None:
+    """On the 1st from [billing] report_at (UTC) on: the previous month's billing reports,
+    written once (a mark in the store), then mailed when [mail] is configured (the mail
+    journal makes that once too). Returns the folder written, or None when nothing was due."""
+    moment = now()
+    if (moment.hour, moment.minute) < config.billing.report_at:
+        return None
+    month = previous_month(month_of(moment.date()))
+    mark = f"billing_reported:{month}"
+    with CycleLock(config.state_path):
+        store = Store(config.state_path)
+        try:
+            done = store.meta(mark)
+        finally:
+            store.close()
+    if done:
+        return None
+    out = config.path.resolve().parent / config.billing.output_dir / month
+    written = billing_report(config, month, out_dir=out, formats=list(ALL_FORMATS), now=now)
+    mail_reports(config, month, written, dry_run=False)
+    with CycleLock(config.state_path):
+        store = Store(config.state_path)
+        try:
+            store.set_meta(mark, iso(moment) or "")
+        finally:
+            store.close()
+    log.info("monthly_reports_done", month=month, out=str(out))
+    return out
+
+
+def mail_reports(
+    config: Config,
+    month: str,
+    written: Written,
+    *,
+    dry_run: bool,
+    announce: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Mail the written reports when [mail] is configured: the manager gets everything, each
+    client with an email its own files."""
+    if config.mail is None:
+        return []
+    from syncd.mail import send_reports
+
+    by_client: dict[str, tuple[str | None, list[Path]]] = {}
+    summary: list[Path] = []
+    for path in written.paths:
+        client = _client_of(path.name, month, [c.id for c in config.clients])
+        if client is None:
+            summary.append(path)
+        else:
+            entry = config.client_by_id(client)
+            by_client.setdefault(client, (entry.email if entry else None, []))[1].append(path)
+    with CycleLock(config.state_path):
+        store = Store(config.state_path)
+        try:
+            effects = Effects(store, dry_run=dry_run, announce=announce)
+            return send_reports(
+                config.mail,
+                effects,
+                kind="billing",
+                month=month,
+                studio=config.billing.studio_name or "syncd",
+                client_files=by_client,
+                summary_files=summary,
+            )
+        finally:
+            store.close()
+
+
+def _client_of(filename: str, month: str, clients: list[str]) -> str | None:
+    """billing-2026-10-acme.html -> acme; the summary's files belong to no client."""
+    stem = filename.split(".", 1)[0]
+    prefix = f"billing-{month}-"
+    rest = stem[len(prefix) :] if stem.startswith(prefix) else ""
+    # Longest id first: a client "acme" must not take "acme-entries" of client "acme-2".
+    for client in sorted(clients, key=len, reverse=True):
+        if rest == client or rest.startswith(client + "-"):
+            return client
+    return None
 
 
 def close_invoices(

@@ -1,4 +1,5 @@
-"""`syncd run`: APScheduler runs a sync cycle every [sync] interval_minutes.
+"""`syncd run`: APScheduler runs a sync cycle every [sync] interval_minutes, and after a
+cycle, once a month, the previous month's reports (see `monthly_reports_if_due`).
 
 Each tick takes the same lock as `syncd sync`, so a manual or cron cycle and the daemon never
 overlap: whoever comes second skips its turn. A cycle that raises is logged and the daemon goes
@@ -17,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from syncd import app
 from syncd.config import Config
 from syncd.lock import Locked
+from syncd.reporting import monthly_reports_if_due
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -26,8 +28,17 @@ def _tick(config: Config) -> None:
         app.run_command(config, "run", dry_run=False, announce=lambda _line: None)
     except Locked as e:
         log.warning("cycle_skipped", reason=str(e))
+        return
     except Exception as e:  # the daemon outlives a bad cycle; the next tick tries again
         log.exception("cycle_crashed", error=repr(e))
+    try:
+        # Decided from the store, not from the clock alone: a daemon that was down at the
+        # hour on the 1st produces the reports when it comes back.
+        monthly_reports_if_due(config)
+    except Locked as e:
+        log.warning("reports_postponed", reason=str(e))
+    except Exception as e:
+        log.exception("reports_failed", error=repr(e))
 
 
 def run_daemon(config: Config) -> int:
