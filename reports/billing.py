@@ -485,7 +485,8 @@ def _invoice(
         + sum((c.amount for c in charges), ZERO)
         + sum((a.amount for a in adjustments), ZERO)
     )
-    vat = money(amount * plan.vat_rate / 100) if plan.vat_rate else ZERO
+    amount = money(amount)
+    vat = money(amount * plan.vat_rate / 100) if plan.vat_rate else money(ZERO)
     return ClientInvoice(
         client=client.id,
         name=client.name,
@@ -511,8 +512,8 @@ def _invoice(
 def _with_adjustments(invoice: ClientInvoice, adjustments: tuple[Adjustment, ...]) -> ClientInvoice:
     if not adjustments:
         return invoice
-    amount = invoice.amount + sum((a.amount for a in adjustments), ZERO)
-    vat = money(amount * invoice.vat_rate / 100) if invoice.vat_rate else ZERO
+    amount = money(invoice.amount + sum((a.amount for a in adjustments), ZERO))
+    vat = money(amount * invoice.vat_rate / 100) if invoice.vat_rate else money(ZERO)
     return ClientInvoice(
         **{
             **invoice.__dict__,

@@ -45,6 +45,7 @@ from syncd.demo_env import (
     write_manifest,
     write_secret,
 )
+from syncd.demo_reports import billing_toml, client_billing_lines, demo_reports
 from syncd.demo_seed import (
     AGENT_EMAIL,
     BOT,
@@ -67,6 +68,7 @@ from syncd.demo_seed import (
 from syncd.engine import Stats
 from syncd.lock import CycleLock, Locked
 from syncd.logging import mask_secrets
+from syncd.reporting import Written
 from syncd.state import Store
 
 MAX_QUIET_CYCLES = 4  # "until nothing changes" gives up after this many extra cycles
@@ -118,6 +120,7 @@ class Demo:
     config: Config | None = None
     cycles: int = 0
     ok: bool = True
+    reports: Written | None = None
     _actions: TextIO | None = None
 
     # ------------------------------------------------------------------ the story
@@ -131,6 +134,7 @@ class Demo:
                 self.check()
                 self.story()
                 self.table()
+                self.billing()
         except BaseException:
             # Half a demo is no use: don't leave its emulator running.
             stop_emulator(self.files)
@@ -261,6 +265,7 @@ class Demo:
             "[sync]",
             "interval_minutes = 1",
             'language = "ru"',
+            *billing_toml(),
         ]
         for client in CLIENTS:
             lines += [
@@ -271,6 +276,7 @@ class Demo:
                 f"zendesk_organization_id = {seeded.org_ids[client.id]}",
                 f'redmine_projects = ["{seeded.projects[client.id]}"]',
                 f'language = "{client.language}"',
+                *client_billing_lines(client.id, seeded.today),
             ]
         self.files.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.config = load_config(self.files.config)
@@ -319,6 +325,14 @@ class Demo:
         else:
             out("  (still changing after several cycles; see `syncd status`)")
             self.ok = False
+
+    def billing(self) -> None:
+        rm, _ = self._clients()
+        assert self.config and self.seeded
+        issue_id = min(self.links().values())
+        self.reports = demo_reports(
+            self.config, rm, self.seeded, issue_id, self.files.root / "reports", out
+        )
 
     # ------------------------------------------------------------------ one sync cycle
     def cycle(self, why: str) -> Stats:
@@ -456,11 +470,12 @@ class Demo:
             f"  kill $(cat {shown(self.files.emulator_pid)})   "
             "# stop the emulator; `make demo` starts over anyway"
         )
-        entries = _count(self.files.state, "time_entries")
         out("\n== Reports")
-        out("  None yet: the monthly billing and SLA reports are being built separately, so the")
-        out("  demo can't show them. What they will read is already collected: the tickets, the")
-        out(f"  links and {entries} time entries over two months, in {shown(self.files.state)}.")
+        assert self.reports
+        for path in self.reports.paths:
+            out(f"  {shown(path)}")
+        month = self.reports.report.month
+        out(f"  again: {syncd} --config {cfg} report billing --month {month}")
 
     # ------------------------------------------------------------------ helpers
     def _clients(self) -> tuple[Redmine, Zendesk]:
