@@ -98,6 +98,8 @@ id = "acme"
 name = "ACME LLC"
 zendesk_organization_id = {self.org_id}
 redmine_projects = ["{self.project}"]
+{o.get("client_toml", "")}
+{o.get("extra_toml", "")}
 """,
             encoding="utf-8",
         )

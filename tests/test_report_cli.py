@@ -1,0 +1,114 @@
+"""Billing reports through the CLI, against the real Redmine: the period is re-read before it
+is billed, a closed month stays as sent, and the daemon writes last month's reports once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from studio import Studio
+
+from reports.months import month_of, previous_month
+from syncd.config import load_config
+from syncd.reporting import monthly_reports_if_due
+
+pytestmark = pytest.mark.redmine
+
+PLAN = """
+[plans.standard]
+kind = "hourly"
+rate = "2500.00"
+currency = "RUB"
+rounding_increment = "0.25"
+
+[billing]
+output_dir = "reports"
+"""
+
+
+def _billing_studio(studio: Studio) -> Studio:
+    studio.write_config(client_toml='plan = "standard"', extra_toml=PLAN)
+    return studio
+
+
+def _report(studio: Studio, month: str, *args: str) -> dict:
+    out_dir = studio.tmp / "out" / month
+    code, out = studio.syncd("report", "billing", "--month", month, "--out", str(out_dir), *args)
+    assert code == 0, out
+    return json.loads((out_dir / f"billing-{month}-acme.json").read_text())
+
+
+def test_report_rereads_the_month_so_deleted_entries_are_not_billed(studio, redmine_user):
+    s = _billing_studio(studio)
+    ticket = s.ticket("Bill me")
+    s.sync()
+    issue_id = s.issue_for(ticket)[0]["id"]
+    today = date.today()
+    kept = s.redmine.log_time(1.5, issue_id=issue_id, user_id=redmine_user.id, spent_on=today)
+    gone = s.redmine.log_time(2, issue_id=issue_id, user_id=redmine_user.id, spent_on=today)
+    s.sync()
+    s.redmine.delete_time_entry(gone["id"])  # no sync in between: the store still has it
+
+    doc = _report(s, month_of(today))
+
+    [client] = doc["clients"]
+    assert client["hours"] == "1.50" and client["amount"] == "3750.00"
+    [line] = client["lines"]
+    assert (line["ticket_id"], line["issue_id"]) == (ticket, issue_id)
+    assert [e["entry_id"] for e in line["entries"]] == [kept["id"]]
+    # --no-refresh bills from the store as it is (here: already re-read, so the same).
+    assert _report(s, month_of(today), "--no-refresh")["clients"][0]["amount"] == "3750.00"
+
+
+def test_closed_month_stays_as_sent_and_late_entries_are_adjusted(studio, redmine_user, capsys):
+    s = _billing_studio(studio)
+    ticket = s.ticket("Old work")
+    s.sync()
+    issue_id = s.issue_for(ticket)[0]["id"]
+    this_month = month_of(date.today())
+    last_month = previous_month(this_month)
+    s.redmine.log_time(1, issue_id=issue_id, user_id=redmine_user.id, spent_on=f"{last_month}-10")
+    code, out = s.syncd("invoice", "close", "--month", last_month, "--dry-run")
+    assert code == 0 and "would close" in out and "2500.00" in out
+    code, out = s.syncd("invoice", "close", "--month", last_month)
+    assert code == 0 and f"closed {last_month} for acme: 2500.00 RUB" in out, out
+    code, out = s.syncd("invoice", "close", "--month", last_month)
+    assert code == 78
+    assert f"{last_month} is already closed for acme" in capsys.readouterr().err
+
+    late = s.redmine.log_time(
+        0.5,
+        issue_id=issue_id,
+        user_id=redmine_user.id,
+        spent_on=f"{last_month}-20",
+        comments="forgot this",
+    )
+    closed = _report(s, last_month)["clients"][0]
+    assert (closed["frozen"], closed["amount"]) == (True, "2500.00")
+    current = _report(s, this_month)["clients"][0]
+    [adj] = current["adjustments"]
+    assert (adj["month"], adj["hours"], adj["amount"]) == (last_month, "0.50", "1250.00")
+    assert f"entry #{late['id']}" in adj["reason"]
+    assert Decimal(current["amount"]) == Decimal("1250.00")
+
+
+def test_the_daemon_writes_last_months_reports_once(studio, redmine_user):
+    s = _billing_studio(studio)
+    ticket = s.ticket("Monthly")
+    s.sync()
+    issue_id = s.issue_for(ticket)[0]["id"]
+    this_month = month_of(date.today())
+    last_month = previous_month(this_month)
+    s.redmine.log_time(3, issue_id=issue_id, user_id=redmine_user.id, spent_on=f"{last_month}-05")
+    config = load_config(s.config_path)
+    first = datetime.fromisoformat(f"{this_month}-01T05:59:00").replace(tzinfo=UTC)
+    assert monthly_reports_if_due(config, now=lambda: first) is None  # before 06:00
+
+    at_six = first.replace(hour=6, minute=0)
+    out = monthly_reports_if_due(config, now=lambda: at_six)
+    assert out == s.tmp / "reports" / last_month
+    doc = json.loads((out / f"billing-{last_month}-acme.json").read_text())
+    assert doc["clients"][0]["amount"] == "7500.00"
+    assert monthly_reports_if_due(config, now=lambda: at_six.replace(hour=9)) is None
