@@ -30,8 +30,9 @@ from reports.model import (
 )
 
 MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])\Z")
-# Client keys become file names: a letter or digit, then letters, digits, '.', '_', '-'.
-CLIENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+# Client keys become part of file names (and mail attachments, saved on any system): no path
+# separators, no characters Windows forbids, no control characters, not hidden, not too long.
+UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 # Plan-level charges in the order an invoice lists them; other kinds follow, by name.
 CHARGE_ORDER = {"fee": 0, "overage": 1}
 
@@ -70,7 +71,14 @@ def ordered_entries(entries: Iterable[EntryDetail]) -> tuple[EntryDetail, ...]:
 
 def ordered_lines(lines: Iterable[Line]) -> tuple[Line, ...]:
     def key(line: Line) -> tuple:
-        return (_opt(line.ticket_id), _opt(line.issue_id), line.rule is not None, line.rule or "")
+        rate = (line.rate is None, line.rate or 0)
+        return (
+            _opt(line.ticket_id),
+            _opt(line.issue_id),
+            line.rule is not None,
+            line.rule or "",
+            rate,
+        )
 
     return tuple(
         dataclasses.replace(line, entries=ordered_entries(line.entries))
@@ -107,10 +115,11 @@ def ordered_report(report: BillingReport) -> BillingReport:
         raise ValueError(f"report month {report.month!r} is not YYYY-MM")
     seen: set[str] = set()
     for invoice in report.clients:
-        if not CLIENT_RE.match(invoice.client):
+        if not file_name_safe(invoice.client):
             raise ValueError(
-                f"client key {invoice.client!r} cannot be a file name "
-                "(letters, digits, '.', '_', '-'; starting with a letter or digit; at most 100)"
+                f"client key {invoice.client!r} cannot be part of a file name (it must not be "
+                'empty, start or end with "." or a space, hold / \\ : * ? " < > | or control '
+                "characters, or be longer than 100 characters)"
             )
         if invoice.client in seen:
             raise ValueError(f"client {invoice.client!r} appears twice in the report")
@@ -124,6 +133,15 @@ def ordered_report(report: BillingReport) -> BillingReport:
         report,
         clients=tuple(ordered_invoice(c) for c in sorted(report.clients, key=lambda c: c.client)),
         unassigned=tuple(sorted(report.unassigned, key=lambda u: u.ticket_id)),
+    )
+
+
+def file_name_safe(key: str) -> bool:
+    return (
+        0 < len(key) <= 100
+        and not key.startswith((".", " "))
+        and not key.endswith((".", " "))
+        and not UNSAFE_IN_NAME.search(key)
     )
 
 
