@@ -178,7 +178,7 @@ def parse_mail(path: Any, raw_table: Any, reader_cls: type[_Reader]) -> MailConf
         m.fail("manager", "must be a non-empty list of addresses")
     addresses: list[str] = []
     for entry in entries:
-        problem = _addresses_problem(entry)
+        problem = address_problem(entry)
         if problem:
             m.fail("manager", problem)
         addresses.extend(format_address(pair) for pair in parse_addresses(entry))
@@ -251,7 +251,9 @@ def format_address(pair: tuple[str, str]) -> str:
     return str(Address(display_name=name, addr_spec=addr)) if name else addr
 
 
-def _addresses_problem(text: str) -> str | None:
+def address_problem(text: str) -> str | None:
+    """Why `text` is not a list of e-mail addresses ("A <a@x.example>, b@y.example"), or None.
+    Usable for [[clients]] email at config time."""
     if "\r" in text or "\n" in text:
         return f"{text!r} must not contain a line break"
     pairs = parse_addresses(text)
@@ -262,7 +264,7 @@ def _addresses_problem(text: str) -> str | None:
 
 
 def _one_address(text: str) -> str | None:
-    problem = _addresses_problem(text)
+    problem = address_problem(text)
     if problem is None and len(parse_addresses(text)) != 1:
         return f"{text!r} must be one address"
     return problem
@@ -473,7 +475,7 @@ def _plan(
     for cid, (email, files) in sorted(client_files.items()):
         if not email or not files:
             continue
-        problem = _addresses_problem(email)
+        problem = address_problem(email)
         out.append(
             _Outgoing(
                 key=f"{prefix}:client:{cid}",
