@@ -56,7 +56,7 @@ demo: venv redmine ## run the demo against the local Redmine and the Zendesk emu
 	$(BIN)/syncd demo
 
 chromium: ## Debian's chromium (for report screenshots; root)
-	$(SUDO) apt-get install -y chromium
+	$(SUDO) apt-get install -y chromium fonts-liberation
 
 clean: ## remove caches and build leftovers
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -17,6 +17,8 @@ from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
+import structlog
+
 from reports.codec import invoice_from_dict
 from reports.model import (
     Adjustment,
@@ -34,6 +36,8 @@ from reports.months import month_of, month_range, months_back
 from syncd.billing_config import BillingRule, Plan
 from syncd.config import Client, Config
 from syncd.state import Store
+
+log = structlog.get_logger("syncd.billing")
 
 ZERO = Decimal("0")
 TARIFF_HISTORY_MONTHS = 36  # how far back a rolling tariff balance is replayed
@@ -73,6 +77,10 @@ class Billing:
         invoices = []
         for client in self.config.clients:
             if clients and client.id not in clients:
+                continue
+            if client.plan_for(month) is None and not clients:
+                # Not every client is billed through syncd; one asked for by name must be.
+                log.warning("client_not_billed", client=client.id, month=month, reason="no plan")
                 continue
             invoices.append(self.invoice(client, month))
         unassigned = tuple(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.billing_config import BillingSettings, Plan, parse_billing, parse_plans
+from syncd.mail import MailConfig, address_problem, parse_mail
 
 DEFAULT_TICKET_PATTERNS = (
     r"(?i)\bzendesk\s*#\s*(\d+)",
@@ -113,7 +114,7 @@ class Config:
     clients: tuple[Client, ...]
     plans: dict[str, Plan] = field(default_factory=dict)
     billing: BillingSettings = field(default_factory=BillingSettings)
-    mail: Any = None  # syncd.mail.MailConfig when there is a [mail] section
+    mail: MailConfig | None = None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)  # for the report sections
 
     def client_by_id(self, client_id: str) -> Client | None:
@@ -303,6 +304,7 @@ def load_config(path: str | Path) -> Config:
     plans = parse_plans(path, top.get("plans", dict, {}), _Reader)
     billing = parse_billing(path, top.get("billing", dict, {}), _Reader)
     clients = _clients(path, top.get("clients", list, []), plans)
+    mail = parse_mail(path, top.get("mail", dict, None), _Reader)
     return Config(
         path=path,
         state_path=state_path,
@@ -313,6 +315,7 @@ def load_config(path: str | Path) -> Config:
         clients=clients,
         plans=plans,
         billing=billing,
+        mail=mail,
         raw=raw,
     )
 
@@ -387,7 +390,7 @@ def _clients(path: Path, items: list[Any], plans: dict[str, Plan]) -> tuple[Clie
                 warranty_days=c.get(
                     "warranty_days", int, 0, check=lambda v: None if v >= 0 else "must be 0 or more"
                 ),
-                email=c.get("email", str, None),
+                email=c.get("email", str, None, check=address_problem),
             )
         )
     return tuple(clients)

@@ -45,7 +45,12 @@ from syncd.demo_env import (
     write_manifest,
     write_secret,
 )
-from syncd.demo_reports import billing_toml, client_billing_lines, demo_reports
+from syncd.demo_reports import (
+    billing_toml,
+    client_billing_lines,
+    close_and_correct,
+    write_reports,
+)
 from syncd.demo_seed import (
     AGENT_EMAIL,
     BOT,
@@ -133,8 +138,8 @@ class Demo:
                 self.write_config()
                 self.check()
                 self.story()
-                self.table()
                 self.billing()
+                self.table()
         except BaseException:
             # Half a demo is no use: don't leave its emulator running.
             stop_emulator(self.files)
@@ -330,9 +335,9 @@ class Demo:
         rm, _ = self._clients()
         assert self.config and self.seeded
         issue_id = min(self.links().values())
-        self.reports = demo_reports(
-            self.config, rm, self.seeded, issue_id, self.files.root / "reports", out
-        )
+        month = close_and_correct(self.config, rm, self.seeded, issue_id, out)
+        self.cycle("the forgotten hour goes back to its ticket")
+        self.reports = write_reports(self.config, month, self.files.root / "reports", out)
 
     # ------------------------------------------------------------------ one sync cycle
     def cycle(self, why: str) -> Stats:

@@ -71,14 +71,11 @@ def client_billing_lines(client_id: str, today: date) -> list[str]:
     return lines
 
 
-def demo_reports(
-    config: Config,
-    rm: Redmine,
-    seeded: Seeded,
-    issue_id: int,
-    out_dir: Path,
-    out: Callable[[str], None],
-) -> Written:
+def close_and_correct(
+    config: Config, rm: Redmine, seeded: Seeded, issue_id: int, out: Callable[[str], None]
+) -> str:
+    """Close the month before last as invoiced, then log a forgotten entry in it. Returns the
+    month to report (last month), where that entry comes back as an adjustment."""
     month = previous_month(month_of(seeded.today))
     closed_month = previous_month(month)
     out(f"\n== Billing: {closed_month} was invoiced and is closed")
@@ -104,6 +101,10 @@ def demo_reports(
         f"  then {dev.name} logs a forgotten 1.25 h on {late_day} (issue #{issue_id}): "
         f"{closed_month} stays as sent, the change is billed in {month}"
     )
+    return month
+
+
+def write_reports(config: Config, month: str, out_dir: Path, out: Callable[[str], None]) -> Written:
     written = billing_report(
         config, month, out_dir=out_dir, formats=["html", "csv", "xlsx", "json"]
     )

@@ -71,7 +71,14 @@ def billing_report(
             report = Billing(config, store).report(month, clients=clients, generated_at=now())
         finally:
             store.close()
-    paths = write_billing(report, out_dir, formats)
+    paths = write_billing(
+        report,
+        out_dir,
+        formats,
+        language=config.sync.language,
+        client_languages={c.id: c.language for c in config.clients if c.language},
+        studio=config.billing.studio_name,
+    )
     log.info("billing_report_written", month=month, files=len(paths), out=str(out_dir))
     return Written(report, paths)
 
@@ -81,16 +88,15 @@ def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcn
     written once (a mark in the store), then mailed when [mail] is configured (the mail
     journal makes that once too). Returns the folder written, or None when nothing was due."""
     moment = now()
-    if (moment.hour, moment.minute) < config.billing.report_at:
+    if not config.plans or (moment.hour, moment.minute) < config.billing.report_at:
         return None
     month = previous_month(month_of(moment.date()))
     mark = f"billing_reported:{month}"
-    with CycleLock(config.state_path):
-        store = Store(config.state_path)
-        try:
-            done = store.meta(mark)
-        finally:
-            store.close()
+    store = Store(config.state_path)  # a read: WAL lets it run beside a cycle, no lock needed
+    try:
+        done = store.meta(mark)
+    finally:
+        store.close()
     if done:
         return None
     out = config.path.resolve().parent / config.billing.output_dir / month
@@ -141,6 +147,7 @@ def mail_reports(
                 studio=config.billing.studio_name or "syncd",
                 client_files=by_client,
                 summary_files=summary,
+                client_names={c.id: c.name for c in config.clients},
             )
         finally:
             store.close()

@@ -373,6 +373,51 @@ class Store:
             *projects,
         )
 
+    def first_spent_on(self, projects: list[str]) -> str | None:
+        marks = ",".join("?" * len(projects))
+        row = self._one(
+            f"SELECT min(spent_on) AS first FROM time_entries WHERE project IN ({marks})", *projects
+        )
+        return row["first"] if row else None
+
+    def issues_done_between(
+        self, since: str, until: str, projects: list[str]
+    ) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(projects))
+        return self._all(
+            f"SELECT * FROM issues WHERE done_on >= ? AND done_on < ? "
+            f"AND project IN ({marks}) ORDER BY id",
+            since,
+            until,
+            *projects,
+        )
+
+    # ---------------------------------------------------------------- frozen invoices
+    def invoice(self, month: str, client: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM invoices WHERE month = ? AND client = ?", month, client)
+
+    def invoices_before(self, client: str, month: str) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM invoices WHERE client = ? AND month < ? ORDER BY month", client, month
+        )
+
+    def save_invoice(self, month: str, client: str, document: str) -> None:
+        self.db["invoices"].insert(
+            {
+                "month": month,
+                "client": client,
+                "frozen_at": iso(utcnow()),
+                "document": document,
+                "baseline": document,
+            }
+        )
+
+    def set_baseline(self, month: str, client: str, baseline: str) -> None:
+        self.db.execute(
+            "UPDATE invoices SET baseline = ? WHERE month = ? AND client = ?",
+            [baseline, month, client],
+        )
+
     def delete_time_entries(self, ids: Iterable[int]) -> None:
         for entry_id in ids:
             self.db.execute("DELETE FROM time_entries WHERE id = ?", [entry_id])

@@ -12,6 +12,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from reports.months import month_of, previous_month
 from syncd.config import Config, load_config
 from syncd.demo_env import (
     DemoFiles,
@@ -45,6 +47,11 @@ class DemoRun:
     @property
     def out(self) -> str:
         return self.second.stdout
+
+    @property
+    def month(self) -> str:
+        """The demo's billing month: the last full month."""
+        return previous_month(month_of(date.today()))
 
     @property
     def config(self) -> Config:
@@ -152,7 +159,10 @@ def test_demo_runs_twice_in_one_dir_and_tells_the_story(demo: DemoRun):
     assert "all checks passed" in out
     assert "nothing: everything is in sync" in out  # it ran until quiet
     assert "reopened 1 Redmine issue" in out
-    assert "None yet: the monthly billing and SLA reports" in out  # no pretend reports
+    assert "== Billing reports for" in out and "1 adjustment(s)" in out
+    for fmt in ("html", "csv", "xlsx", "json"):
+        assert f"reports/billing-{demo.month}-acme.{fmt}" in out
+        assert f"reports/billing-{demo.month}-summary.{fmt}" in out
     assert "syncd.toml status" in out and "sync --dry-run" in out
     assert demo.took < DEMO_BUDGET_S, f"the demo took {demo.took:.0f} s"
 
@@ -283,8 +293,12 @@ def test_secrets_stay_out_of_the_config_and_the_output(demo: DemoRun):
     assert token not in text and key not in text
     admin_key = demo.redmine.api_key
     assert key != admin_key  # syncd runs as a project member, not as the admin
-    for path in demo.files.root.iterdir():
-        assert admin_key not in path.read_text(errors="replace"), path
+    for path in demo.files.root.rglob("*"):
+        if path.is_file():
+            assert admin_key not in path.read_text(errors="replace"), path
+            assert token not in path.read_text(errors="replace") or path == (
+                demo.files.zendesk_token
+            ), path
     assert "token_file" in text and "key_file" in text
     for run in (demo.first, demo.second):
         assert token not in run.stdout + run.stderr and key not in run.stdout + run.stderr
