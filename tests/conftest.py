@@ -101,6 +101,14 @@ def studio(redmine_env, redmine_project, tmp_path):
         emu.stop()
 
 
+@pytest.fixture
+def serve():
+    """serve(handler=None, **options): a real SMTP server on 127.0.0.1 (tests/smtp_server.py)."""
+    from smtp_server import serving
+
+    yield from serving()
+
+
 # ---------------------------------------------------------------------- hooks
 def pytest_report_header(config: pytest.Config) -> list[str]:
     mode = "required" if rf.require_redmine() else "optional (tests skip without it)"

@@ -112,3 +112,42 @@ def test_the_daemon_writes_last_months_reports_once(studio, redmine_user):
     doc = json.loads((out / f"billing-{last_month}-acme.json").read_text())
     assert doc["clients"][0]["amount"] == "7500.00"
     assert monthly_reports_if_due(config, now=lambda: at_six.replace(hour=9)) is None
+
+
+def test_monthly_reports_are_mailed_once_to_the_manager_and_the_client(studio, redmine_user, serve):
+    server = serve()
+    s = studio
+    s.write_config(
+        client_toml='plan = "standard"\nemail = "ap@acme.example"',
+        extra_toml=PLAN
+        + f"""
+[mail]
+host = "127.0.0.1"
+port = {server.port}
+starttls = false
+sender = "Studio <billing@studio.example>"
+manager = ["boss@studio.example"]
+""",
+    )
+    ticket = s.ticket("Mail me")
+    s.sync()
+    issue_id = s.issue_for(ticket)[0]["id"]
+    last_month = previous_month(month_of(date.today()))
+    s.redmine.log_time(2, issue_id=issue_id, user_id=redmine_user.id, spent_on=f"{last_month}-03")
+    config = load_config(s.config_path)
+    first = datetime.fromisoformat(f"{month_of(date.today())}-01T07:00:00").replace(tzinfo=UTC)
+
+    assert monthly_reports_if_due(config, now=lambda: first) is not None
+
+    boss, client = server.handler.to("boss@studio.example"), server.handler.to("ap@acme.example")
+    assert len(boss) == 1 and len(client) == 1
+    assert set(client[0].attachments()) == {
+        f"billing-{last_month}-acme.{ext}" for ext in ("html", "csv", "xlsx", "json")
+    } | {f"billing-{last_month}-acme-entries.csv"}
+    assert f"billing-{last_month}-summary.html" in boss[0].attachments()
+    # The mark and the mail journal: a restarted daemon neither rewrites nor re-mails.
+    store = s.store()
+    store.db.execute("DELETE FROM meta WHERE key LIKE 'billing_reported:%'")
+    store.close()
+    monthly_reports_if_due(config, now=lambda: first)
+    assert len(server.received) == 2
