@@ -499,3 +499,52 @@ def test_no_hour_lost_or_counted_twice_and_totals_are_sums(tmp_path_factory, ent
             assert line.billable_hours >= line.hours  # rounding up never loses time
             assert line.billable_hours - line.hours < D("0.25")
     assert inv.total == inv.amount + inv.vat
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    before=st.lists(st.tuples(hours, st.integers(1, 28)), min_size=1, max_size=8),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["edit", "delete", "add"]), hours, st.integers(1, 28), st.integers(0, 7)
+        ),
+        max_size=8,
+    ),
+    plan=st.sampled_from(["acme", "bakery"]),  # hourly with rounding and VAT; a tariff
+)
+def test_adjustments_carry_exactly_what_changed_in_a_closed_month(
+    tmp_path_factory, before, edits, plan
+):
+    s = Studio(tmp_path_factory.mktemp("adj"))
+    project = plan
+    s.issue(11, project, "Work")
+    ids = [s.log(project, 11, str(h), f"2026-09-{d:02d}") for h, d in before]
+    close_month(s.config, s.store, "2026-09", generated_at=GENERATED)
+    client = s.config.client_by_id(plan)
+    sent = Billing(s.config, s.store).invoice(client, "2026-09")
+    for action, h, d, pick in edits:
+        if action == "add":
+            ids.append(s.log(project, 11, str(h), f"2026-09-{d:02d}"))
+        elif ids:
+            target = ids[pick % len(ids)]
+            if action == "delete":
+                s.store.delete_time_entries([target])
+                ids.remove(target)
+            else:
+                s.log(project, 11, str(h), f"2026-09-{d:02d}", entry_id=target)
+
+    billing = Billing(s.config, s.store)
+    now_sept = billing.compute(client, "2026-09")
+    october = billing.invoice(client, "2026-10")
+
+    def billed(inv):
+        return sum((x.amount for x in inv.lines), D("0")) + sum(
+            (c.amount for c in inv.charges), D("0")
+        )
+
+    assert sum((a.hours for a in october.adjustments), D("0")) == now_sept.hours - sent.hours
+    assert sum((a.amount for a in october.adjustments), D("0")) == billed(now_sept) - billed(sent)
+    assert billing.invoice(client, "2026-09").amount == sent.amount  # the sent one never moves
+    # Once October is closed, its adjustments are accounted for: nothing repeats in November.
+    close_month(s.config, s.store, "2026-10", generated_at=GENERATED)
+    assert Billing(s.config, s.store).invoice(client, "2026-11").adjustments == ()
