@@ -83,5 +83,30 @@ def run_checks(config: Config, *, out: Callable[[str], None]) -> list[str]:
             ok(f"[redmine] statuses {', '.join(wanted)} exist")
     except ConnectorError as e:
         bad(f"redmine: {e}")
+    _check_billing(config, ok, bad, out)
     out("all checks passed" if not problems else f"{len(problems)} problem(s)")
     return problems
+
+
+def _check_billing(
+    config: Config,
+    ok: Callable[[str], None],
+    bad: Callable[[str], None],
+    out: Callable[[str], None],
+) -> None:
+    if not config.plans:
+        return
+    out("billing")
+    unbilled = [c.id for c in config.clients if c.plan is None and not c.plan_changes]
+    if unbilled:
+        ok(f"clients without a plan are left out of billing: {', '.join(unbilled)}")
+    ok(f"{len(config.plans)} plan(s), {len(config.billing.rules)} rule(s)")
+    if config.mail is not None:
+        try:
+            config.mail.password()
+            ok(
+                f"[mail] {config.mail.host}:{config.mail.port}, manager "
+                f"{', '.join(config.mail.manager)}"
+            )
+        except ConfigError as e:
+            bad(str(e))
