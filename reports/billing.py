@@ -33,6 +33,7 @@ from reports.model import (
     money,
 )
 from reports.months import month_of, month_range, months_back
+from reports.wording import say
 from syncd.billing_config import BillingRule, Plan
 from syncd.config import Client, Config
 from syncd.state import Store
@@ -116,7 +117,7 @@ class Billing:
         for row in self.store.invoices_before(client.id, month):
             baseline = invoice_from_dict(json.loads(row["baseline"]))
             current = self.compute(client, row["month"])
-            out += _differences(baseline, current)
+            out += _differences(baseline, current, self._language(client))
         return out
 
     # ================================================================ one month
@@ -156,30 +157,31 @@ class Billing:
         month: str,
         by_line: dict[tuple[_Group, str | None, Decimal | None], list[dict[str, Any]]],
     ) -> tuple[Line, ...]:
+        lang = self._language(client)
         lines: list[Line] = []
         minimum_owed: dict[_Group, Decimal] = defaultdict(lambda: ZERO)
         for (group, rule, rate), entries in sorted(
             by_line.items(), key=lambda kv: (kv[0][0].sort_key(), kv[0][1] or "", kv[0][2] or ZERO)
         ):
             logged = sum((Decimal(e["hours"]) for e in entries), ZERO)
-            billable_hours, note = ZERO, f"not billed: rule {rule!r}" if rule else ""
+            billable_hours, note = ZERO, say(lang, "not_billed", rule=rule) if rule else ""
             amount = ZERO
             if rule is None:
-                billable_hours, note = _round(logged, plan)
+                billable_hours, note = _round(logged, plan, lang)
                 if plan.kind == "hourly":
                     amount = money(billable_hours * (rate or ZERO))
                     minimum_owed[group] += amount
                 elif plan.kind == "per_request":
-                    amount, note = self._request_price(group, plan, month, note)
+                    amount, note = self._request_price(group, plan, month, note, lang)
                 elif plan.kind == "tariff":
-                    note = _join(note, "within the plan's hours; overage below")
+                    note = _join(note, say(lang, "within_tariff"))
                 else:
-                    note = _join(note, "covered by the subscription")
+                    note = _join(note, say(lang, "subscription_covers"))
             lines.append(
                 Line(
                     ticket_id=group.ticket_id,
                     issue_id=group.issue_id,
-                    subject=self._subject(group),
+                    subject=self._subject(group, lang),
                     hours=logged,
                     billable_hours=billable_hours,
                     rate=rate,
@@ -189,17 +191,15 @@ class Billing:
                     entries=tuple(_detail(e, rate) for e in entries),
                 )
             )
-        return _apply_minimum(lines, plan, minimum_owed)
+        return _apply_minimum(lines, plan, minimum_owed, lang)
 
     def _charges(
         self, client: Client, plan: Plan, month: str, lines: tuple[Line, ...]
     ) -> tuple[tuple[Charge, ...], TariffBalance | None]:
+        lang = self._language(client)
         if plan.kind == "subscription":
-            return (
-                Charge(
-                    "fee", f"subscription {plan.name}, {month}", None, None, money(plan.fee or ZERO)
-                ),
-            ), None
+            fee = say(lang, "fee_subscription", plan=plan.name, month=month)
+            return (Charge("fee", fee, None, None, money(plan.fee or ZERO)),), None
         if plan.kind != "tariff":
             return (), None
         used = sum((line.billable_hours for line in lines), ZERO)
@@ -207,7 +207,7 @@ class Billing:
         charges = [
             Charge(
                 "fee",
-                f"tariff {plan.name}, {month}: {_h(plan.included_hours)} h included",
+                say(lang, "fee_tariff", plan=plan.name, month=month, hours=_h(plan.included_hours)),
                 None,
                 None,
                 money(plan.fee or ZERO),
@@ -217,7 +217,7 @@ class Billing:
             charges.append(
                 Charge(
                     "overage",
-                    f"{_h(balance.overage)} h beyond the included hours",
+                    say(lang, "overage", hours=_h(balance.overage)),
                     balance.overage,
                     plan.overage_rate,
                     money(balance.overage * (plan.overage_rate or ZERO)),
@@ -325,28 +325,26 @@ class Billing:
         return groups
 
     def _request_price(
-        self, group: _Group, plan: Plan, month: str, note: str
+        self, group: _Group, plan: Plan, month: str, note: str, lang: str
     ) -> tuple[Decimal, str]:
         issue = self._issue(group.issue_id) if group.issue_id else None
         done_on = (issue or {}).get("done_on")
         if not done_on or month_of(done_on) != month:
-            when = f"done {done_on[:10]}" if done_on else "not done yet"
-            return ZERO, _join(
-                note, f"per-request price is charged in the month it is done ({when})"
-            )
+            when = say(lang, "done_on", date=done_on[:10]) if done_on else say(lang, "not_done")
+            return ZERO, _join(note, say(lang, "charged_when_done", when=when))
         ticket = self._ticket(group.ticket_id) if group.ticket_id else None
         fields = json.loads((ticket or {}).get("custom_fields") or "{}")
         agreed = fields.get(str(plan.price_field_id)) if plan.price_field_id else None
         if agreed not in (None, ""):
-            return money(Decimal(str(agreed))), _join(note, "the price agreed in the ticket")
+            return money(Decimal(str(agreed))), _join(note, say(lang, "agreed_price"))
         estimate = (issue or {}).get("estimated_hours")
         if estimate and plan.rate is not None:
             return money(Decimal(estimate) * plan.rate), _join(
-                note, f"estimate {_h(Decimal(estimate))} h × {plan.rate}"
+                note, say(lang, "estimate_price", hours=_h(Decimal(estimate)), rate=plan.rate)
             )
         if plan.price is not None:
-            return money(plan.price), _join(note, "the plan's price per request")
-        return ZERO, _join(note, "NO PRICE: set the ticket's price field or an estimate")
+            return money(plan.price), _join(note, say(lang, "plan_price"))
+        return ZERO, _join(note, say(lang, "no_price"))
 
     def _estimates(self, lines: tuple[Line, ...]) -> tuple[Estimate, ...]:
         out: dict[int, Estimate] = {}
@@ -374,6 +372,9 @@ class Billing:
         return tuple(out.values())
 
     # ================================================================ lookups
+    def _language(self, client: Client) -> str:
+        return client.language or self.config.sync.language
+
     def _plan(self, client: Client, month: str) -> Plan:
         name = client.plan_for(month)
         if name is None:
@@ -395,7 +396,7 @@ class Billing:
             self._tickets[ticket_id] = self.store.ticket(ticket_id)
         return self._tickets[ticket_id]
 
-    def _subject(self, group: _Group) -> str:
+    def _subject(self, group: _Group, lang: str) -> str:
         if group.ticket_id:
             ticket = self._ticket(group.ticket_id)
             if ticket and ticket["subject"]:
@@ -404,7 +405,7 @@ class Billing:
             issue = self._issue(group.issue_id)
             if issue:
                 return issue["subject"] or ""
-        return f"time on project {group.project} without an issue"
+        return say(lang, "no_issue", project=group.project)
 
 
 # ==================================================================== pure helpers
@@ -416,7 +417,7 @@ def _rate(plan: Plan, entry: dict[str, Any]) -> Decimal | None:
     return plan.rate
 
 
-def _round(hours: Decimal, plan: Plan) -> tuple[Decimal, str]:
+def _round(hours: Decimal, plan: Plan, lang: str) -> tuple[Decimal, str]:
     step = plan.rounding_increment
     if not step or hours <= 0:
         return hours, ""
@@ -425,11 +426,13 @@ def _round(hours: Decimal, plan: Plan) -> tuple[Decimal, str]:
     rounded = rounded.quantize(Decimal("0.01"))
     if rounded == hours:
         return hours, ""
-    how = "up" if plan.rounding == "up" else "to the nearest"
-    return rounded, f"{_h(hours)} h rounded {how} {_h(step)} h"
+    key = "rounded_up" if plan.rounding == "up" else "rounded_nearest"
+    return rounded, say(lang, key, hours=_h(hours), step=_h(step))
 
 
-def _apply_minimum(lines: list[Line], plan: Plan, owed: dict[_Group, Decimal]) -> tuple[Line, ...]:
+def _apply_minimum(
+    lines: list[Line], plan: Plan, owed: dict[_Group, Decimal], lang: str
+) -> tuple[Line, ...]:
     """A request billed by the hour costs at least the plan's minimum charge: the difference
     is added to the request's last billed line, and said so."""
     if not plan.minimum_charge or plan.kind != "hourly":
@@ -458,7 +461,7 @@ def _apply_minimum(lines: list[Line], plan: Plan, owed: dict[_Group, Decimal]) -
             **{
                 **line.__dict__,
                 "amount": line.amount + extra,
-                "note": _join(line.note, f"minimum charge per request {plan.minimum_charge}"),
+                "note": _join(line.note, say(lang, "minimum", amount=plan.minimum_charge)),
             }
         )
     return tuple(out)
@@ -533,7 +536,7 @@ def _with_adjustments(invoice: ClientInvoice, adjustments: tuple[Adjustment, ...
     )
 
 
-def _differences(baseline: ClientInvoice, current: ClientInvoice) -> list[Adjustment]:
+def _differences(baseline: ClientInvoice, current: ClientInvoice, lang: str) -> list[Adjustment]:
     """Signed differences per request between what was accounted for and what is now, with
     the entries that explain them."""
 
@@ -554,43 +557,60 @@ def _differences(baseline: ClientInvoice, current: ClientInvoice) -> list[Adjust
         if h0 == h1 and a0 == a1:
             continue
         adjustments.append(
-            Adjustment(key[0], key[1], baseline.month, h1 - h0, a1 - a0, _explain(e0, e1))
+            Adjustment(key[0], key[1], baseline.month, h1 - h0, a1 - a0, _explain(e0, e1, lang))
         )
     c0 = sum((c.amount for c in baseline.charges), ZERO)
     c1 = sum((c.amount for c in current.charges), ZERO)
     if c0 != c1:
         adjustments.append(
             Adjustment(
-                None, None, baseline.month, ZERO, c1 - c0, f"plan charges recalculated: {c0} → {c1}"
+                None,
+                None,
+                baseline.month,
+                ZERO,
+                c1 - c0,
+                say(lang, "charges_recalculated", old=c0, new=c1),
             )
         )
     return adjustments
 
 
-def _explain(before: dict[int, EntryDetail], after: dict[int, EntryDetail]) -> str:
+def _explain(before: dict[int, EntryDetail], after: dict[int, EntryDetail], lang: str) -> str:
     parts = []
     for entry_id in sorted(set(before) | set(after)):
         old, new = before.get(entry_id), after.get(entry_id)
         if old and not new:
             parts.append(
-                f"entry #{entry_id} ({_h(old.hours)} h on {old.spent_on}, {old.user}) "
-                "deleted or moved after invoicing"
+                say(
+                    lang,
+                    "entry_gone",
+                    id=entry_id,
+                    hours=_h(old.hours),
+                    date=old.spent_on,
+                    user=old.user,
+                )
             )
         elif new and not old:
             parts.append(
-                f"entry #{entry_id} ({_h(new.hours)} h on {new.spent_on}, {new.user}) "
-                "added after invoicing"
+                say(
+                    lang,
+                    "entry_added",
+                    id=entry_id,
+                    hours=_h(new.hours),
+                    date=new.spent_on,
+                    user=new.user,
+                )
             )
         elif (
             old
             and new
             and (old.hours, old.activity, old.spent_on) != (new.hours, new.activity, new.spent_on)
         ):
-            parts.append(
-                f"entry #{entry_id} edited: {_h(old.hours)} h → {_h(new.hours)} h"
-                + (f", {old.activity} → {new.activity}" if old.activity != new.activity else "")
-            )
-    return "; ".join(parts) or "recalculated (rules or plan)"
+            text = say(lang, "entry_edited", id=entry_id, old=_h(old.hours), new=_h(new.hours))
+            if old.activity != new.activity:
+                text += say(lang, "activity_changed", old=old.activity, new=new.activity)
+            parts.append(text)
+    return "; ".join(parts) or say(lang, "recalculated")
 
 
 def _join(a: str, b: str) -> str:

@@ -34,6 +34,9 @@ url = "http://127.0.0.1:2"
 key_env = "Y"
 ticket_field_id = 1
 
+[sync]
+language = "en"
+
 [plans.standard]
 kind = "hourly"
 rate = "2500.00"
@@ -129,8 +132,8 @@ plan = "standard"
 
 
 class Studio:
-    def __init__(self, tmp: Path) -> None:
-        (tmp / "syncd.toml").write_text(CONFIG, encoding="utf-8")
+    def __init__(self, tmp: Path, config: str = CONFIG) -> None:
+        (tmp / "syncd.toml").write_text(config, encoding="utf-8")
         self.config = load_config(tmp / "syncd.toml")
         self.store = Store(tmp / "state.db")
         self._entry = 0
@@ -277,7 +280,7 @@ def test_hourly_rates_rounding_minimum_and_every_rule(studio: Studio):
     dev = _line(inv, 101, 11, rate=D("2500.00"))
     assert dev.rate == D("2500.00")
     assert (dev.hours, dev.billable_hours, dev.amount) == (D("1.40"), D("1.50"), D("3750.00"))
-    assert "1.40 h rounded up 0.25 h" in dev.note
+    assert "1.40 h rounded up to 0.25 h steps" in dev.note
     assert {e.entry_id for e in dev.entries} == {1, 2}  # the subtask's entry is here
     design = _line(inv, 101, 11, rate=D("3000.00"))
     assert (design.hours, design.billable_hours, design.amount) == (
@@ -306,6 +309,19 @@ def test_hourly_rates_rounding_minimum_and_every_rule(studio: Studio):
 
     november = s.invoice("acme", "2026-11")
     assert _line(november, 102, 13).billable_hours == D("0.25")  # outside the warranty
+
+
+def test_an_invoice_explains_itself_in_the_clients_language(tmp_path):
+    s = Studio(tmp_path, CONFIG.replace('language = "en"', 'language = "ru"'))
+    s.issue(13, "acme", "Опечатка", tracker="Bug")
+    s.issue(11, "acme", "Доработка")
+    s.log("acme", 13, "0.40", "2026-10-06")
+    s.log("acme", 11, "1.10", "2026-10-07")
+    s.log("acme", None, "0.50", "2026-10-08")
+    inv = s.invoice("acme", "2026-10")
+    assert _line(inv, None, 13, "warranty").note == "не оплачивается: правило «warranty»"
+    assert _line(inv, None, 11).note == "1.10 ч округлено вверх до шага 0.25 ч"
+    assert _line(inv, None, None).subject == "время по проекту acme без задачи"
 
 
 def test_nearest_rounding(studio: Studio):
