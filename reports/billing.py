@@ -164,7 +164,8 @@ class Billing:
             by_line.items(), key=lambda kv: (kv[0][0].sort_key(), kv[0][1] or "", kv[0][2] or ZERO)
         ):
             logged = sum((Decimal(e["hours"]) for e in entries), ZERO)
-            billable_hours, note = ZERO, say(lang, "not_billed", rule=rule) if rule else ""
+            # A line not billed says so in its `rule`; the note is for how amounts came about.
+            billable_hours, note = ZERO, ""
             amount = ZERO
             if rule is None:
                 billable_hours, note = _round(logged, plan, lang)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 WORDS: dict[str, dict[str, str]] = {
     "en": {
-        "not_billed": "not billed: rule {rule!r}",
         "rounded_up": "{hours} h rounded up to {step} h steps",
         "rounded_nearest": "{hours} h rounded to the nearest {step} h",
         "within_tariff": "within the plan's hours; overage below",
@@ -33,7 +32,6 @@ WORDS: dict[str, dict[str, str]] = {
         "charges_recalculated": "plan charges recalculated: {old} → {new}",
     },
     "ru": {
-        "not_billed": "не оплачивается: правило «{rule}»",
         "rounded_up": "{hours} ч округлено вверх до шага {step} ч",
         "rounded_nearest": "{hours} ч округлено до ближайших {step} ч",
         "within_tariff": "в пределах часов тарифа; сверх них — ниже",

@@ -91,7 +91,7 @@ def small_invoice() -> ClientInvoice:
         rate=None,
         amount=D("0"),
         rule="warranty",
-        note="not billed: rule 'warranty'",
+        note="",
         entries=(entry(503, 12, hours="0.75", issue=52, rate=None),),
     )
     return ClientInvoice(
@@ -322,7 +322,7 @@ def test_json_matches_the_contract_for_a_small_report() -> None:
                         "rate": None,
                         "amount": "0.00",
                         "rule": "warranty",
-                        "note": "not billed: rule 'warranty'",
+                        "note": "",
                         "entries": [
                             {
                                 "entry_id": 503,
