@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 
 from .clock import parse_time
 from .errors import ApiError, bad_request, invalid_endpoint, rate_limited, unauthorized
+from .events import MAX_PER_PAGE as MAX_EVENTS_PER_PAGE
+from .events import render_event, select_events
 from .export import LAG_SECONDS, MAX_PER_PAGE, decode_cursor, encode_cursor, select_page
 from .limits import RollingWindow
 from .metrics import compute_metrics
@@ -168,6 +170,7 @@ class ZendeskApi:
             ("DELETE", r"tickets/(\d+)/tags", self.remove_tags),
             ("POST", r"tickets/(\d+)/satisfaction_rating", self.rate_ticket),
             ("GET", "incremental/tickets/cursor", self.incremental_tickets),
+            ("GET", "incremental/ticket_events", self.incremental_ticket_events),
             ("GET", "ticket_metrics", self.list_ticket_metrics),
             ("GET", r"ticket_metrics/(\d+)", self.show_ticket_metric),
             ("GET", "satisfaction_ratings", self.list_satisfaction_ratings),
@@ -354,6 +357,11 @@ class ZendeskApi:
     def _export_position(self, call: Call, now: float) -> tuple[tuple[int, int], bool]:
         if call.params.get("cursor"):
             return decode_cursor(call.params["cursor"])
+        # Position (start, 0) sorts before every ticket stamped at `start` or later.
+        return (self._start_time(call, now), 0), False
+
+    @staticmethod
+    def _start_time(call: Call, now: float) -> int:
         raw = call.params.get("start_time")
         if raw is None:
             raise bad_request("InvalidValue", "start_time or cursor is required")
@@ -365,8 +373,34 @@ class ZendeskApi:
             raise bad_request(
                 "InvalidValue", "Too recent start_time. Use a start_time older than 1 minute"
             )
-        # Position (start, 0) sorts before every ticket stamped at `start` or later.
-        return (start, 0), False
+        return start
+
+    def incremental_ticket_events(self, call: Call) -> tuple[int, Record]:
+        """Time-based ticket event export (see :mod:`emulator.events`)."""
+        now = self.store.clock.now()
+        start = self._start_time(call, now)
+        per_page = call.int_param("per_page", MAX_EVENTS_PER_PAGE, 1, MAX_EVENTS_PER_PAGE)
+        audits = [audit for group in self.store.audits.values() for audit in group]
+        page = select_events(audits, start, per_page, now)
+        comments = None
+        if "comment_events" in call.params.get("include", "").split(","):
+            tickets = {audit["ticket_id"] for audit in page.audits}
+            comments = {c["id"]: c for t in tickets for c in self.store.comments.get(t, [])}
+        kept = "".join(
+            f"&{k}={call.params[k]}"
+            for k in ("include", "per_page", "support_type_scope")
+            if k in call.params
+        )
+        return 200, {
+            "ticket_events": [render_event(audit, comments) for audit in page.audits],
+            "next_page": (
+                f"{call.base}/api/v2/incremental/ticket_events.json"
+                f"?start_time={page.end_time}{kept}"
+            ),
+            "count": len(page.audits),
+            "end_time": page.end_time,
+            "end_of_stream": page.end_of_stream,
+        }
 
     @staticmethod
     def _export_url(call: Call, cursor: str, kept: dict[str, str]) -> str:

@@ -39,7 +39,7 @@ class RatingBook(TicketBook):
             audit = self._new_audit(ticket_id, actor_id, now)
             audit["events"].append(
                 {
-                    "id": self._new_id("event"),
+                    "id": self._new_event_id(),
                     "type": "SatisfactionRating",
                     "score": score,
                     "assignee_id": ticket["assignee_id"],

@@ -70,6 +70,7 @@ class TicketViews:
 
     def render_audit(self, audit: Record) -> Record:
         rendered = copy.deepcopy(audit)
+        rendered.pop("generated_timestamp", None)  # bookkeeping for the event export only
         rendered["created_at"] = iso(audit["created_at"])
         return rendered
 

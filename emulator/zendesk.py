@@ -7,7 +7,7 @@ Usage::
     os.environ["ZENPY_FORCE_NETLOC"] = emu.netloc
     client = Zenpy(subdomain="x", email="agent@example.com", token="secret")
     ...
-    emu.advance(61)   # get past the incremental export's one-minute lag without sleeping
+    emu.advance(61)   # get past the incremental exports' one-minute lag without sleeping
     emu.stop()
 """
 
