@@ -44,12 +44,34 @@ class Ticket:
     due_at: datetime | None = None
     custom_fields: dict[int, Any] = field(default_factory=dict)
     url: str = ""  # the agent-facing link
+    satisfaction: str | None = None  # offered, unoffered, good, bad
 
 
 @dataclass(frozen=True)
 class TicketPage:
     tickets: list[Ticket]
     cursor: str | None  # where the next poll continues
+    end_of_stream: bool
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One thing that happened on a ticket, as the SLA report needs it."""
+
+    id: int  # the child event's id (a comment's id for comments)
+    ticket_id: int
+    at: datetime
+    kind: str  # "comment" | "status" | "rating"
+    author_id: int | None  # who did it (the comment's author; the updater otherwise)
+    public: bool | None  # comments only: a public reply or an internal note
+    value: str | None  # the new status, the rating's score
+    previous: str | None  # the status before
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[TicketEvent]
+    end_time: int  # where the next poll starts (Unix seconds)
     end_of_stream: bool
 
 
@@ -123,6 +145,13 @@ class Helpdesk(Protocol):
     def ticket_pages(self, *, cursor: str | None, start_time: datetime) -> Iterator[TicketPage]:
         """Incremental export: pages of changed tickets, oldest first, each with its cursor."""
         ...
+
+    def event_pages(self, *, start_time: int) -> Iterator[EventPage]:
+        """Ticket events (comments with author and public flag, status changes, ratings)
+        from a moment on, a page at a time, each with where the next poll starts."""
+        ...
+
+    def user_roles(self, user_ids: list[int]) -> dict[int, str]: ...
 
     def get_ticket(self, ticket_id: int) -> Ticket: ...
 

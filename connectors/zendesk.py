@@ -25,7 +25,16 @@ from zenpy.lib.exception import (
     ZenpyException,
 )
 
-from connectors.base import Comment, ConnectorError, NotFound, Ticket, TicketPage, TicketUpdate
+from connectors.base import (
+    Comment,
+    ConnectorError,
+    EventPage,
+    NotFound,
+    Ticket,
+    TicketEvent,
+    TicketPage,
+    TicketUpdate,
+)
 from connectors.http import make_session
 
 T = TypeVar("T")
@@ -89,6 +98,29 @@ class ZendeskConnector:
             yield TicketPage(tickets=tickets, cursor=cursor, end_of_stream=end)
             if end or not tickets:
                 return
+
+    def event_pages(self, *, start_time: int) -> Iterator[EventPage]:
+        """The incremental ticket event export with comments side-loaded; time-paginated."""
+        while True:
+            gen = self._call(
+                lambda s=start_time: self.api.tickets.events(start_time=s, include="comment_events")
+            )
+            raw = gen._response_json
+            events = [e for audit in raw.get("ticket_events", []) for e in _events(audit)]
+            end_time = int(raw.get("end_time") or start_time)
+            end = bool(raw.get("end_of_stream")) or end_time <= start_time
+            yield EventPage(events=events, end_time=end_time, end_of_stream=end)
+            if end:
+                return
+            start_time = end_time
+
+    def user_roles(self, user_ids: list[int]) -> dict[int, str]:
+        roles: dict[int, str] = {}
+        for i in range(0, len(user_ids), 100):  # show_many takes up to 100 ids
+            chunk = user_ids[i : i + 100]
+            users = self._call(lambda c=chunk: list(self.api.users(ids=c)))
+            roles |= {int(u.id): str(u.role) for u in users}
+        return roles
 
     def get_ticket(self, ticket_id: int) -> Ticket:
         raw = self._call(lambda: self.api.tickets(id=ticket_id).to_dict())
@@ -205,7 +237,57 @@ class ZendeskConnector:
             due_at=_time(x["due_at"]) if x.get("due_at") else None,
             custom_fields=fields,
             url=self.ticket_url(int(x["id"])),
+            satisfaction=(x.get("satisfaction_rating") or {}).get("score"),
         )
+
+
+def _events(audit: dict[str, Any]) -> list[TicketEvent]:
+    """The child events of one audit that the SLA report reads."""
+    ticket_id = int(audit["ticket_id"])
+    at = _time(audit.get("created_at") or audit["timestamp"])
+    out = []
+    for child in audit.get("child_events") or []:
+        kind = child.get("event_type")
+        if kind == "Comment":
+            out.append(
+                TicketEvent(
+                    int(child["id"]),
+                    ticket_id,
+                    _time(child.get("created_at") or at),
+                    "comment",
+                    child.get("author_id"),
+                    bool(child.get("public")),
+                    None,
+                    None,
+                )
+            )
+        elif kind in ("Create", "Change") and child.get("field_name") == "status":
+            out.append(
+                TicketEvent(
+                    int(child["id"]),
+                    ticket_id,
+                    at,
+                    "status",
+                    audit.get("updater_id"),
+                    None,
+                    child.get("value"),
+                    child.get("previous_value"),
+                )
+            )
+        elif kind == "SatisfactionRating" or child.get("field_name") == "satisfaction_score":
+            out.append(
+                TicketEvent(
+                    int(child["id"]),
+                    ticket_id,
+                    at,
+                    "rating",
+                    audit.get("updater_id"),
+                    None,
+                    str(child.get("score") or child.get("value") or ""),
+                    None,
+                )
+            )
+    return out
 
 
 def _time(value: str | datetime) -> datetime:

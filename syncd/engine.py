@@ -38,6 +38,7 @@ from syncd.state import Store, iso, parse_iso, utcnow
 log = structlog.get_logger("syncd.engine")
 
 ZENDESK_CURSOR = "zendesk_tickets"
+EVENTS_CURSOR = "zendesk_ticket_events"
 ISSUES_CURSOR = "redmine_issues"
 # Zendesk's export refuses a start_time within the last minute.
 EXPORT_LAG = timedelta(minutes=1, seconds=5)
@@ -67,6 +68,7 @@ class Engine(HoursFlow, PerItemFailures):
         self._source("redmine_issues", self.pull_issues)
         self._source("redmine_time_entries", self.pull_time_entries)
         self._source("zendesk_tickets", self.pull_tickets)
+        self._source("zendesk_events", self.pull_events)
         self._source("hours", self.push_hours)
         return self.stats
 
@@ -265,6 +267,23 @@ class Engine(HoursFlow, PerItemFailures):
             if page.cursor:
                 with self.store.atomic():
                     self.store.set_cursor(ZENDESK_CURSOR, page.cursor)
+
+    def pull_events(self, *, since: datetime | None = None) -> None:
+        """Ticket events for the SLA report: comments with author and public flag, status
+        changes, ratings; with the role of each author. `since` re-reads history (backfill)
+        without moving the cursor."""
+        stored = None if since else self.store.cursor(EVENTS_CURSOR)
+        start = int((since or self._first_start_time()).timestamp())
+        if stored:
+            start = int(stored)
+        for page in self.helpdesk.event_pages(start_time=start):
+            unknown = self.store.unknown_users(e.author_id for e in page.events if e.author_id)
+            roles = self.helpdesk.user_roles(unknown) if unknown else {}
+            with self.store.atomic():
+                self.stats.events += self.store.save_events(page.events)
+                self.store.save_user_roles(roles)
+                if since is None:
+                    self.store.set_cursor(EVENTS_CURSOR, str(page.end_time))
 
     def backfill_tickets(self, since: date) -> None:
         """Import ticket history for the reports: store tickets, write nothing anywhere.

@@ -17,6 +17,7 @@ from syncd.state import Store
 @dataclass
 class Stats:
     tickets: int = 0
+    events: int = 0
     issues: int = 0
     time_entries: int = 0
     time_entries_deleted: int = 0

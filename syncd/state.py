@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from connectors.base import Issue, Ticket, TimeEntry
+from connectors.base import Issue, Ticket, TicketEvent, TimeEntry
 
 # The v1 schema below, then each migration in order, in the same transaction as the version
 # bump that records it (sqlite-utils' migrations habit): a crash never leaves half a migration.
@@ -34,6 +34,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "PRIMARY KEY (month, client))",
     ),
 }
+MIGRATIONS[3] = (
+    # What the SLA report measures: comments (author, public), status changes, ratings.
+    "CREATE TABLE IF NOT EXISTS ticket_events (id INTEGER PRIMARY KEY, ticket_id INTEGER "
+    "NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, author_id INTEGER, public INTEGER, "
+    "value TEXT, previous TEXT)",
+    "CREATE INDEX IF NOT EXISTS ticket_events_ticket ON ticket_events (ticket_id, at)",
+    "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, role TEXT NOT NULL)",
+    "ALTER TABLE tickets ADD COLUMN satisfaction TEXT",
+)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA = """
@@ -194,9 +203,58 @@ class Store:
                     ensure_ascii=False,
                     default=str,
                 ),
+                "satisfaction": t.satisfaction,
             },
             pk="id",
         )
+
+    def save_events(self, events: Iterable[TicketEvent]) -> int:
+        """Store events by id; returns how many were new. A time-based export repeats the
+        events of its boundary second on every poll: the ids make that harmless."""
+        events = list(events)
+        ids = [e.id for e in events]
+        marks = ",".join("?" * len(ids))
+        known = (
+            {
+                r["id"]
+                for r in self._all(f"SELECT id FROM ticket_events WHERE id IN ({marks})", *ids)
+            }
+            if ids
+            else set()
+        )
+        rows = [
+            {
+                "id": e.id,
+                "ticket_id": e.ticket_id,
+                "at": iso(e.at),
+                "kind": e.kind,
+                "author_id": e.author_id,
+                "public": None if e.public is None else int(e.public),
+                "value": e.value,
+                "previous": e.previous,
+            }
+            for e in events
+        ]
+        if rows:
+            self.db["ticket_events"].upsert_all(rows, pk="id")
+        return len({e.id for e in events} - known)
+
+    def events_for(self, ticket_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY at, id", ticket_id
+        )
+
+    def unknown_users(self, user_ids: Iterable[int]) -> list[int]:
+        ids = sorted({u for u in user_ids if u})
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        known = {r["id"] for r in self._all(f"SELECT id FROM users WHERE id IN ({marks})", *ids)}
+        return [u for u in ids if u not in known]
+
+    def save_user_roles(self, roles: dict[int, str]) -> None:
+        if roles:
+            self.db["users"].upsert_all([{"id": k, "role": v} for k, v in roles.items()], pk="id")
 
     def unassigned_tickets(self) -> list[dict[str, Any]]:
         """Tickets marked for work whose organization is no configured client's."""

@@ -84,7 +84,8 @@ def test_second_cycle_changes_nothing_and_makes_one_request_per_feed(studio: Stu
 
     assert studio.issues() == issues_before
     assert [f"{r['method']} {r['path']}" for r in studio.emu.requests()] == [
-        "GET /api/v2/incremental/tickets/cursor.json"
+        "GET /api/v2/incremental/tickets/cursor.json",
+        "GET /api/v2/incremental/ticket_events.json",  # comments and statuses for the SLA
     ], out
     assert sorted(_redmine_requests(studio, offset, end)) == [
         'GET "/issues.json',
@@ -345,3 +346,27 @@ def test_hours_owed_survive_a_death_before_the_push(studio: Studio, redmine_user
 
     studio.sync()  # the entry is already stored: nothing new arrives, the flag remains
     assert str(studio.field(ticket, studio.hours_field)) == "3.50"
+
+
+def test_sync_collects_the_conversation_for_the_sla_report(studio: Studio):
+    ticket = studio.ticket("Measure me")
+    studio.sync()  # our "in work" reply: a public agent comment, and the status change
+    studio.emu.add_comment(ticket, "Thanks, waiting", True, studio.requester_id)
+    studio.sync()
+    studio.sync()  # the events' own one-minute lag
+
+    store = studio.store()
+    events = store.events_for(ticket)
+    comments = [(e["public"], e["author_id"]) for e in events if e["kind"] == "comment"]
+    agent = studio.emu.admin_user_id
+    assert comments == [(1, studio.requester_id), (0, agent), (1, agent), (1, studio.requester_id)]
+    statuses = [(e["previous"], e["value"]) for e in events if e["kind"] == "status"]
+    assert statuses[0] == (None, "new") and ("new", "open") in statuses
+    roles = {r["id"]: r["role"] for r in store._all("SELECT * FROM users")}
+    assert roles == {studio.requester_id: "end-user", agent: "admin"}
+    before = store.count("ticket_events")
+    store.close()
+    studio.sync()  # the boundary second comes back: nothing is stored twice
+    store = studio.store()
+    assert store.count("ticket_events") == before
+    store.close()
