@@ -244,6 +244,12 @@ class Store:
             "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY at, id", ticket_id
         )
 
+    def tickets_of_client(self, client: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM tickets WHERE client = ? ORDER BY id", client)
+
+    def user_roles(self) -> list[dict[str, Any]]:
+        return self._all("SELECT id, role FROM users")
+
     def unknown_users(self, user_ids: Iterable[int]) -> list[int]:
         ids = sorted({u for u in user_ids if u})
         if not ids:

@@ -1,0 +1,368 @@
+"""The monthly SLA report, computed from the store: per ticket, per client, per agent, overall.
+
+Times are business minutes in the studio's calendar. A ticket's figures come from its events
+(collected by the sync cycles): the first public comment by an agent after the ticket was
+created is the first reply; the last change to "solved" (or straight to "closed") that still
+stands is the resolution. Open tickets are judged as of the end of the month (or now, for the
+current month), so a past month's report is the same whenever it is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from reports.calendar import Calendar
+from reports.months import month_range, previous_month
+from reports.sla_model import Breach, DayFlow, SlaReport, Summary, Targets, TicketSla
+from syncd.config import Client, Config
+from syncd.state import Store
+
+PING_PONG_OVER = 4  # more public messages than this is "ping-pong"
+AGENT_ROLES = frozenset({"agent", "admin"})
+SOLVED = frozenset({"solved", "closed"})
+MARKER_TAG_PREFIX = "syncd_"
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    first_reply_at: datetime | None
+    solved_at: datetime | None
+    reopens: int
+    messages: int
+    rating: str | None
+
+
+class Sla:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config, self.store = config, store
+        self.calendar = Calendar.from_config(config.raw.get("calendar"), source=str(config.path))
+        self._roles: dict[int, str] | None = None
+
+    # ================================================================ public
+    def report(
+        self, month: str, *, generated_at: datetime, clients: list[str] | None = None
+    ) -> SlaReport:
+        chosen = [c for c in self.config.clients if not clients or c.id in clients]
+        tickets = self.tickets(month, chosen, generated_at)
+        since, until = month_range(month)
+        by_client = [
+            self.summary(c.id, [t for t in tickets if t.client == c.id], month, generated_at)
+            for c in chosen
+        ]
+        agents = sorted({str(t.assignee_id) if t.assignee_id else "unassigned" for t in tickets})
+        by_agent = [
+            self.summary(
+                a,
+                [
+                    t
+                    for t in tickets
+                    if (str(t.assignee_id) if t.assignee_id else "unassigned") == a
+                ],
+                month,
+                generated_at,
+            )
+            for a in agents
+        ]
+        overall = self.summary("all", tickets, month, generated_at)
+        before = previous_month(month)
+        previous = self.summary(
+            "all", self.tickets(before, chosen, generated_at), before, generated_at
+        )
+        flow = tuple(
+            DayFlow(
+                day,
+                sum(1 for t in tickets if self._local(t.created_at).date() == day),
+                sum(1 for t in tickets if t.solved_at and self._local(t.solved_at).date() == day),
+            )
+            for day in _days(since, until)
+        )
+        targets = Counter(
+            t.targets.first_reply_minutes for t in tickets if t.targets.first_reply_minutes
+        )
+        return SlaReport(
+            month=month,
+            generated_at=generated_at,
+            timezone=str(self.calendar.zone),
+            tickets=tuple(tickets),
+            clients=tuple(by_client),
+            agents=tuple(by_agent),
+            overall=overall,
+            previous=previous,
+            flow=flow,
+            first_reply_target=targets.most_common(1)[0][0] if targets else None,
+        )
+
+    def tickets(self, month: str, clients: list[Client], generated_at: datetime) -> list[TicketSla]:
+        """Tickets of the clients created in the month or solved in it, by id."""
+        since, until = month_range(month)
+        start = self._at(since, time(0, 0))
+        end = self._at(until + timedelta(days=1), time(0, 0))
+        as_of = min(generated_at, end)
+        out = []
+        for client in clients:
+            for row in self.store.tickets_of_client(client.id):
+                created = datetime.fromisoformat(row["created_at"])
+                if created >= end:
+                    continue
+                line = self._timeline(row["id"], created, as_of)
+                solved_in_month = line.solved_at is not None and start <= line.solved_at < end
+                if start <= created < end or solved_in_month:
+                    out.append(self._ticket(client, month, row, created, line, as_of))
+        return sorted(out, key=lambda t: t.ticket_id)
+
+    def summary(
+        self, key: str, tickets: list[TicketSla], month: str, generated_at: datetime
+    ) -> Summary:
+        since, until = month_range(month)
+        start = self._at(since, time(0, 0))
+        end = self._at(until + timedelta(days=1), time(0, 0))
+        first = [
+            t.first_reply_business_minutes
+            for t in tickets
+            if t.first_reply_business_minutes is not None
+        ]
+        resolution = [
+            t.resolution_business_minutes
+            for t in tickets
+            if t.resolution_business_minutes is not None
+        ]
+        rated = [t.satisfaction for t in tickets if t.satisfaction in ("good", "bad")]
+        reasons = Counter(r for t in tickets for r in t.reasons)
+        return Summary(
+            key=key,
+            opened=sum(1 for t in tickets if start <= t.created_at < end),
+            solved=sum(1 for t in tickets if t.solved_at and start <= t.solved_at < end),
+            still_open=sum(1 for t in tickets if t.solved_at is None),
+            ack_met_pct=_pct([t.ack_met for t in tickets]),
+            first_reply_met_pct=_pct([t.first_reply_met for t in tickets]),
+            resolution_met_pct=_pct([t.resolution_met for t in tickets]),
+            first_reply_median=_percentile(first, 50),
+            first_reply_p90=_percentile(first, 90),
+            resolution_median=_percentile(resolution, 50),
+            resolution_p90=_percentile(resolution, 90),
+            satisfaction_good_pct=_pct([r == "good" for r in rated]),
+            rated=len(rated),
+            ping_pong_pct=_pct([t.ping_pong for t in tickets]),
+            over_estimate=sum(
+                1 for t in tickets if t.estimate and t.actual is not None and t.actual > t.estimate
+            ),
+            top_reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:5]),
+            breaches=tuple(b for t in tickets for b in _breaches(t, self.calendar)),
+        )
+
+    # ================================================================ one ticket
+    def _ticket(
+        self,
+        client: Client,
+        month: str,
+        row: dict[str, Any],
+        created: datetime,
+        line: _Timeline,
+        as_of: datetime,
+    ) -> TicketSla:
+        targets = self._targets(client, month, row["priority"])
+        cal = self.calendar
+        first_minutes = (
+            cal.business_minutes(created, line.first_reply_at) if line.first_reply_at else None
+        )
+        resolution_minutes = (
+            cal.business_minutes(created, line.solved_at) if line.solved_at else None
+        )
+        link = self.store.link_by_ticket(row["id"])
+        issue = self.store.issue(link["issue_id"]) if link else None
+        due = self._promised(row, issue)
+        ack_deadline = (
+            cal.ack_deadline(created, _clock(targets.ack_cutoff)) if targets.ack_cutoff else None
+        )
+        tags = [
+            t
+            for t in json.loads(row["tags"] or "[]")
+            if t != self.config.zendesk.work_tag and not t.startswith(MARKER_TAG_PREFIX)
+        ]
+        reasons = tuple(
+            [
+                *tags,
+                *([f"type:{row['type']}"] if row["type"] else []),
+                *([f"tracker:{issue['tracker']}"] if issue else []),
+            ]
+        )
+        estimate = Decimal(issue["estimated_hours"]) if issue and issue["estimated_hours"] else None
+        actual = self.store.hours_for_issues(self.store.issue_tree(issue["id"])) if issue else None
+        return TicketSla(
+            ticket_id=row["id"],
+            client=client.id,
+            subject=row["subject"] or "",
+            url=row["url"] or "",
+            priority=row["priority"],
+            urgent=row["priority"] == "urgent",
+            assignee_id=row["assignee_id"],
+            created_at=created,
+            first_reply_at=line.first_reply_at,
+            solved_at=line.solved_at,
+            first_reply_business_minutes=first_minutes,
+            resolution_business_minutes=resolution_minutes,
+            ack_deadline=ack_deadline,
+            ack_met=_met_by(line.first_reply_at, ack_deadline, as_of),
+            first_reply_met=_met_within(
+                cal, created, line.first_reply_at, targets.first_reply_minutes, as_of
+            ),
+            resolution_met=(
+                _met_by(line.solved_at, due, as_of)
+                if due
+                else _met_within(cal, created, line.solved_at, targets.resolution_minutes, as_of)
+            ),
+            resolution_due=due,
+            messages=line.messages,
+            ping_pong=line.messages > PING_PONG_OVER,
+            reopens=line.reopens,
+            satisfaction=row["satisfaction"] or line.rating,
+            reasons=reasons,
+            estimate=estimate,
+            actual=actual,
+            targets=targets,
+            zendesk_first_reply_minutes=None,
+            zendesk_resolution_minutes=None,
+        )
+
+    def _timeline(self, ticket_id: int, created: datetime, as_of: datetime) -> _Timeline:
+        roles = self._user_roles()
+        first_reply = solved = None
+        reopens = messages = 0
+        rating = None
+        status = None
+        for e in self.store.events_for(ticket_id):
+            at = datetime.fromisoformat(e["at"])
+            if at > as_of:
+                break
+            if e["kind"] == "comment" and e["public"]:
+                messages += 1
+                if (
+                    first_reply is None
+                    and at > created
+                    and roles.get(e["author_id"]) in AGENT_ROLES
+                ):
+                    first_reply = at
+            elif e["kind"] == "status":
+                if e["value"] in SOLVED and status not in SOLVED:
+                    solved = at
+                elif status == "solved" and e["value"] not in SOLVED:
+                    reopens += 1
+                    solved = None
+                status = e["value"]
+            elif e["kind"] == "rating":
+                rating = e["value"] or rating
+        return _Timeline(first_reply, solved, reopens, messages, rating)
+
+    def _targets(self, client: Client, month: str, priority: str | None) -> Targets:
+        plan_name = client.plan_for(month)
+        sla = dict(self.config.plans[plan_name].sla) if plan_name in self.config.plans else {}
+        override = sla.get(priority or "", {})
+        if isinstance(override, dict):
+            sla = {**sla, **override}
+
+        def minutes(key: str) -> int | None:
+            value = sla.get(key)
+            return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+        cutoff = sla.get("ack_cutoff")
+        return Targets(
+            minutes("first_reply_minutes"),
+            minutes("resolution_minutes"),
+            cutoff if isinstance(cutoff, str) else None,
+        )
+
+    def _promised(self, ticket: dict[str, Any], issue: dict[str, Any] | None) -> datetime | None:
+        """A date promised to the client overrides the plan's resolution target: the ticket's
+        due date, else the Redmine issue's due date (the end of that business day)."""
+        if ticket["due_at"]:
+            return datetime.fromisoformat(ticket["due_at"])
+        if issue and issue["due_date"]:
+            day = date.fromisoformat(issue["due_date"])
+            if self.calendar.is_working_day(day):
+                return self.calendar.closing(day)
+            return self._at(day + timedelta(days=1), time(0, 0))
+        return None
+
+    def _user_roles(self) -> dict[int, str]:
+        if self._roles is None:
+            self._roles = {r["id"]: r["role"] for r in self.store.user_roles()}
+        return self._roles
+
+    def _at(self, day: date, at: time) -> datetime:
+        return datetime.combine(day, at, tzinfo=self.calendar.zone).astimezone(UTC)
+
+    def _local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.calendar.zone)
+
+
+# ==================================================================== pure helpers
+def _met_by(done: datetime | None, deadline: datetime | None, as_of: datetime) -> bool | None:
+    if deadline is None:
+        return None
+    if done is not None:
+        return done <= deadline
+    return False if as_of > deadline else None  # not done, and not due yet: undecided
+
+
+def _met_within(
+    cal: Calendar, start: datetime, done: datetime | None, target: int | None, as_of: datetime
+) -> bool | None:
+    if target is None:
+        return None
+    if done is not None:
+        return cal.business_minutes(start, done) <= target
+    return False if cal.business_minutes(start, as_of) > target else None
+
+
+def _breaches(t: TicketSla, cal: Calendar) -> list[Breach]:
+    out = []
+    if t.ack_met is False and t.ack_deadline:
+        late = cal.business_minutes(t.ack_deadline, t.first_reply_at) if t.first_reply_at else None
+        out.append(Breach(t.ticket_id, t.url, "acknowledgement", late))
+    if t.first_reply_met is False:
+        late = (
+            t.first_reply_business_minutes - t.targets.first_reply_minutes
+            if t.first_reply_business_minutes is not None
+            and t.targets.first_reply_minutes is not None
+            else None
+        )
+        out.append(Breach(t.ticket_id, t.url, "first reply", late))
+    if t.resolution_met is False:
+        late = None
+        if t.resolution_due and t.solved_at:
+            late = cal.business_minutes(t.resolution_due, t.solved_at)
+        elif t.resolution_business_minutes is not None and t.targets.resolution_minutes:
+            late = t.resolution_business_minutes - t.targets.resolution_minutes
+        out.append(Breach(t.ticket_id, t.url, "resolution", late))
+    return out
+
+
+def _pct(flags: list[bool | None]) -> Decimal | None:
+    known = [f for f in flags if f is not None]
+    if not known:
+        return None
+    share = Decimal(sum(1 for f in known if f)) * 100 / Decimal(len(known))
+    return share.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _percentile(values: list[int], pct: int) -> int | None:
+    """Nearest-rank percentile: a value that occurred, never an interpolation."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-pct * len(ordered) // 100))  # ceil(pct/100 * n)
+    return ordered[rank - 1]
+
+
+def _clock(text: str) -> time:
+    hours, minutes = (int(x) for x in text.split(":"))
+    return time(hours, minutes)
+
+
+def _days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=i) for i in range((until - since).days + 1)]
