@@ -102,7 +102,12 @@ class Sla:
         since, until = month_range(month)
         start = self._at(since, time(0, 0))
         end = self._at(until + timedelta(days=1), time(0, 0))
-        as_of = min(generated_at, end)
+        # Judged as of the month's end, or for the current month as of the newest thing we
+        # know: the report time, or the helpdesk's latest event if its clock runs ahead.
+        latest = self.store.latest_event_at()
+        as_of = min(
+            end, max(generated_at, datetime.fromisoformat(latest) if latest else generated_at)
+        )
         out = []
         for client in clients:
             for row in self.store.tickets_of_client(client.id):

@@ -87,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="don't re-read the month's time entries from Redmine first",
     )
+    rs = rep.add_parser(
+        "sla", help="response and resolution against the targets, per client, agent and overall"
+    )
+    rs.add_argument("--month", required=True, type=_month, help="e.g. 2026-10")
+    rs.add_argument("--client", action="append", help="only this client (repeatable)")
+    rs.add_argument("--format", default="html,csv,json", help="comma-separated: html,csv,json")
+    rs.add_argument("--out", help="output folder (default: [billing] output_dir/MONTH)")
+    rs.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="re-read the month's tickets and events from Zendesk first",
+    )
     inv = sub.add_parser("invoice", help="invoiced months").add_subparsers(
         dest="invoice", required=True, metavar="ACTION"
     )
@@ -217,7 +229,7 @@ def _summary(stats: app.Stats, *, dry_run: bool) -> None:
 
 
 def cmd_report(config: Config, args: argparse.Namespace) -> int:
-    from syncd.reporting import billing_report
+    from syncd.reporting import billing_report, sla_report
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     out = (
@@ -225,6 +237,25 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         if args.out
         else (config.path.resolve().parent / config.billing.output_dir / args.month)
     )
+    if args.report == "sla":
+        sla = sla_report(
+            config,
+            args.month,
+            out_dir=out,
+            formats=formats,
+            clients=args.client,
+            rebuild=args.rebuild,
+        )
+        o = sla.report.overall
+        print(
+            f"{args.month}: {o.opened} opened, {o.solved} solved, {o.still_open} open; "
+            f"first reply within target {o.first_reply_met_pct or '-'} %, resolution "
+            f"{o.resolution_met_pct or '-'} %, {len(o.breaches)} breach(es)"
+        )
+        print(f"{len(sla.paths)} file(s) in {out}:")
+        for path in sla.paths:
+            print(f"  {path}")
+        return EXIT_OK
     written = billing_report(
         config,
         args.month,

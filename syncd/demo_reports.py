@@ -12,7 +12,7 @@ from reports.months import month_of, previous_month
 from syncd.config import Config
 from syncd.demo_env import Redmine
 from syncd.demo_seed import DEVS, Seeded, WorkDone, log_time
-from syncd.reporting import Written, billing_report, close_invoices
+from syncd.reporting import Written, billing_report, close_invoices, sla_report
 
 PLANS = {"acme": "standard", "bakery": "premium", "clinic": "care"}
 
@@ -40,6 +40,11 @@ def billing_toml() -> list[str]:
         "within_warranty = true",
         "billable = false",
         "",
+        "[calendar]",
+        'timezone = "Europe/Moscow"',
+        'hours = "10:00-19:00"',
+        'holidays = "RU"',
+        "",
         "[plans.standard]",
         'kind = "hourly"',
         'rate = "2500.00"',
@@ -49,6 +54,11 @@ def billing_toml() -> list[str]:
         'minimum_charge = "1000.00"',
         'vat_rate = "20"',
         "",
+        "[plans.standard.sla]",
+        "first_reply_minutes = 180",
+        "resolution_minutes = 4320",
+        'ack_cutoff = "12:00"',
+        "",
         "[plans.premium]",
         'kind = "tariff"',
         'fee = "40000.00"',
@@ -56,6 +66,15 @@ def billing_toml() -> list[str]:
         'overage_rate = "2000.00"',
         "rollover_months = 1",
         'currency = "RUB"',
+        "",
+        "[plans.premium.sla]",
+        "first_reply_minutes = 60",
+        "resolution_minutes = 1080",
+        'ack_cutoff = "12:00"',
+        "",
+        "[plans.premium.sla.urgent]",
+        "first_reply_minutes = 30",
+        "resolution_minutes = 180",
         "",
         "[plans.care]",
         'kind = "subscription"',
@@ -115,4 +134,9 @@ def write_reports(config: Config, month: str, out_dir: Path, out: Callable[[str]
             f"  {inv.client:<7} {inv.plan:<9} {inv.plan_kind:<12} {inv.hours:>7} h logged, "
             f"{inv.billable_hours:>7} h billed  {inv.total:>11} {inv.currency}{extra}"
         )
-    return written
+    sla = sla_report(config, month, out_dir=out_dir, formats=["html", "csv", "json"])
+    o = sla.report.overall
+    out(f"\n== SLA report for {month}: {o.opened} opened, {o.solved} solved, {o.still_open} open")
+    out("  (the demo's replies were all written today, so October's tickets, created in the")
+    out("  past, show late first replies: the report measures what really happened)")
+    return Written(written.report, [*written.paths, *sla.paths])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -18,6 +18,8 @@ from reports.billing import Billing
 from reports.invoices import close_month
 from reports.model import BillingReport, ClientInvoice
 from reports.months import month_of, month_range, months_back, previous_month
+from reports.sla import Sla
+from reports.sla_model import SlaReport
 from syncd import app
 from syncd.config import Config
 from syncd.effects import Effects
@@ -83,6 +85,45 @@ def billing_report(
     return Written(report, paths)
 
 
+@dataclass(frozen=True)
+class WrittenSla:
+    report: SlaReport
+    paths: list[Path]
+
+
+def sla_report(
+    config: Config,
+    month: str,
+    *,
+    out_dir: Path,
+    formats: list[str],
+    clients: list[str] | None = None,
+    rebuild: bool = False,
+    now: Callable[[], datetime] = utcnow,
+) -> WrittenSla:
+    """The month's SLA report from the events the sync cycles collected. `rebuild` first
+    re-reads the month's tickets and events from Zendesk (after the fact, or after a gap)."""
+    from reports.render_sla import write_sla
+
+    with CycleLock(config.state_path):
+        store = Store(config.state_path)
+        try:
+            if rebuild:
+                zendesk, redmine = app.connectors(config)
+                engine = Engine(config, store, zendesk, redmine, Effects(store))
+                since, _ = month_range(previous_month(month))  # tickets opened before it too
+                engine.backfill_tickets(since)
+                engine.pull_events(since=datetime(since.year, since.month, since.day, tzinfo=UTC))
+            report = Sla(config, store).report(month, generated_at=now(), clients=clients)
+        finally:
+            store.close()
+    paths = write_sla(
+        report, out_dir, formats, language=config.sync.language, studio=config.billing.studio_name
+    )
+    log.info("sla_report_written", month=month, files=len(paths), out=str(out_dir))
+    return WrittenSla(report, paths)
+
+
 def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcnow) -> Path | None:
     """On the 1st from [billing] report_at (UTC) on: the previous month's billing reports,
     written once (a mark in the store), then mailed when [mail] is configured (the mail
@@ -101,6 +142,7 @@ def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcn
         return None
     out = config.path.resolve().parent / config.billing.output_dir / month
     written = billing_report(config, month, out_dir=out, formats=list(ALL_FORMATS), now=now)
+    sla_report(config, month, out_dir=out, formats=["html", "csv", "json"], now=now)
     mail_reports(config, month, written, dry_run=False)
     with CycleLock(config.state_path):
         store = Store(config.state_path)

@@ -244,6 +244,10 @@ class Store:
             "SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY at, id", ticket_id
         )
 
+    def latest_event_at(self) -> str | None:
+        row = self._one("SELECT max(at) AS at FROM ticket_events")
+        return row["at"] if row else None
+
     def tickets_of_client(self, client: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM tickets WHERE client = ? ORDER BY id", client)
 

@@ -151,3 +151,43 @@ manager = ["boss@studio.example"]
     store.close()
     monthly_reports_if_due(config, now=lambda: first)
     assert len(server.received) == 2
+
+
+def test_sla_report_from_what_the_sync_collected(studio):
+    s = _billing_studio(studio)
+    s.write_config(
+        extra_toml=PLAN
+        + """
+[plans.standard.sla]
+first_reply_minutes = 180
+resolution_minutes = 4320
+ack_cutoff = "12:00"
+
+[calendar]
+timezone = "UTC"
+hours = "00:00-24:00"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+holidays = "none"
+"""
+    )
+    ticket = s.ticket("Measure me")
+    s.sync()  # our "in work" reply is the first public agent reply
+    s.sync()  # ... and its events pass the export's one-minute lag
+    month = month_of(date.today())
+    out_dir = s.tmp / "sla"
+    code, out = s.syncd("report", "sla", "--month", month, "--out", str(out_dir))
+    assert code == 0, out
+    assert "1 opened" in out
+    doc = json.loads((out_dir / f"sla-{month}.json").read_text())
+    [row] = doc["tickets"]
+    assert (row["ticket_id"], row["client"]) == (ticket, "acme")
+    # The emulator's clock runs ahead (61 s per cycle): the reply came a minute or so later.
+    assert 0 <= row["first_reply_business_minutes"] <= 3
+    assert row["first_reply_met"] is True and row["ack_met"] is True
+    assert row["messages"] == 2 and row["ping_pong"] is False
+    [client] = doc["clients"]
+    assert (client["client"], client["opened"], client["first_reply_met_pct"]) == (
+        "acme",
+        1,
+        "100.0",
+    )
