@@ -45,6 +45,7 @@ class Ticket:
     custom_fields: dict[int, Any] = field(default_factory=dict)
     url: str = ""  # the agent-facing link
     satisfaction: str | None = None  # offered, unoffered, good, bad
+    metrics: dict[str, int | None] | None = None  # Zendesk's own SLA figures, when side-loaded
 
 
 @dataclass(frozen=True)

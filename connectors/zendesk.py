@@ -8,6 +8,7 @@ nothing is forced.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -83,16 +84,25 @@ class ZendeskConnector:
         while True:
             if cursor:
                 gen = self._call(
-                    lambda c=cursor: self.api.tickets.incremental(cursor=c, per_page=self.page_size)
+                    lambda c=cursor: self.api.tickets.incremental(
+                        cursor=c, per_page=self.page_size, include="metric_sets"
+                    )
                 )
             else:
                 gen = self._call(
-                    lambda: self.api.tickets.incremental(start_time=start, per_page=self.page_size)
+                    lambda: self.api.tickets.incremental(
+                        start_time=start, per_page=self.page_size, include="metric_sets"
+                    )
                 )
             # zenpy reads the first page eagerly; iterating further would fetch the next page
             # behind our back, before this one's cursor is stored. So read this page only.
             raw = gen._response_json
-            tickets = [self._ticket(t) for t in raw.get("tickets", [])]
+            # Zendesk's own figures ride along in the same request (side-loaded metric sets).
+            metrics = {int(m["ticket_id"]): _metrics(m) for m in raw.get("metric_sets") or []}
+            tickets = [
+                dataclasses.replace(t, metrics=metrics.get(t.id))
+                for t in (self._ticket(x) for x in raw.get("tickets", []))
+            ]
             cursor = raw.get("after_cursor") or cursor
             end = bool(raw.get("end_of_stream"))
             yield TicketPage(tickets=tickets, cursor=cursor, end_of_stream=end)
@@ -239,6 +249,19 @@ class ZendeskConnector:
             url=self.ticket_url(int(x["id"])),
             satisfaction=(x.get("satisfaction_rating") or {}).get("score"),
         )
+
+
+def _metrics(m: dict[str, Any]) -> dict[str, int | None]:
+    """The business-hours figures the SLA report shows beside its own."""
+
+    def business(key: str) -> int | None:
+        value = (m.get(key) or {}).get("business")
+        return int(value) if isinstance(value, int | float) else None
+
+    return {
+        "reply_time": business("reply_time_in_minutes"),
+        "full_resolution_time": business("full_resolution_time_in_minutes"),
+    }
 
 
 def _events(audit: dict[str, Any]) -> list[TicketEvent]:

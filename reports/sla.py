@@ -198,6 +198,7 @@ class Sla:
         )
         estimate = Decimal(issue["estimated_hours"]) if issue and issue["estimated_hours"] else None
         actual = self.store.hours_for_issues(self.store.issue_tree(issue["id"])) if issue else None
+        zendesk = json.loads(row["metrics"] or "{}")
         return TicketSla(
             ticket_id=row["id"],
             client=client.id,
@@ -230,8 +231,8 @@ class Sla:
             estimate=estimate,
             actual=actual,
             targets=targets,
-            zendesk_first_reply_minutes=None,
-            zendesk_resolution_minutes=None,
+            zendesk_first_reply_minutes=zendesk.get("reply_time"),
+            zendesk_resolution_minutes=zendesk.get("full_resolution_time"),
         )
 
     def _timeline(self, ticket_id: int, created: datetime, as_of: datetime) -> _Timeline:

@@ -43,6 +43,7 @@ MIGRATIONS[3] = (
     "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, role TEXT NOT NULL)",
     "ALTER TABLE tickets ADD COLUMN satisfaction TEXT",
 )
+MIGRATIONS[4] = ("ALTER TABLE tickets ADD COLUMN metrics TEXT",)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA = """
@@ -204,6 +205,7 @@ class Store:
                     default=str,
                 ),
                 "satisfaction": t.satisfaction,
+                "metrics": json.dumps(t.metrics, sort_keys=True) if t.metrics else None,
             },
             pk="id",
         )

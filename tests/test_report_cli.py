@@ -185,6 +185,8 @@ holidays = "none"
     assert 0 <= row["first_reply_business_minutes"] <= 3
     assert row["first_reply_met"] is True and row["ack_met"] is True
     assert row["messages"] == 2 and row["ping_pong"] is False
+    # Zendesk's own figure, side-loaded with the export, beside the computed one.
+    assert isinstance(row["zendesk_first_reply_minutes"], int)
     [client] = doc["clients"]
     assert (client["client"], client["opened"], client["first_reply_met_pct"]) == (
         "acme",
