@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -309,6 +310,16 @@ class ZendeskEmulator:
             return {"limits": "reset"}
         if name == "state" and method == "GET":
             return self.state()
+        history = re.fullmatch(r"tickets/(\d+)/history", name)
+        if history and method == "POST":
+            # Seeding a past conversation (demos): a comment and/or field changes, backdated
+            # with `at`, by `author_id`, exactly as the Python `update_ticket(at=...)` does.
+            fields = dict(body)
+            at = fields.pop("at", None)
+            author = fields.pop("author_id", None)
+            return {
+                "ticket": self.update_ticket(int(history[1]), author_id=author, at=at, **fields)
+            }
         return None
 
     def _admin_clock(self, method: str, body: Record) -> Record:

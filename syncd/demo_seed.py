@@ -265,6 +265,29 @@ def seed_zendesk(zd: Zendesk, seeded: Seeded) -> None:
             },
         )["ticket"]
         seeded.tickets.append(SeededTicket(int(ticket["id"]), spec, client, created))
+        if spec.fate != "new":
+            _first_reply(zd, int(ticket["id"]), client, created, rng)
+
+
+FIRST_REPLY = {
+    "ru": "Здравствуйте! Получили, разбираемся — скоро вернёмся с ответом.",
+    "en": "Hello! We have your request and are looking into it.",
+}
+
+
+def _first_reply(
+    zd: Zendesk, ticket_id: int, client: DemoClient, created: datetime, rng: random.Random
+) -> None:
+    """The agent's first answer, back when the request came in (the emulator's history
+    endpoint backdates it): what the SLA report measures. Some are quick, some are late."""
+    delay = timedelta(minutes=rng.choice((15, 25, 40, 55, 90, 150, 240, 420, 1500)))
+    zd.post(
+        f"/_emulator/tickets/{ticket_id}/history",
+        {
+            "at": (created + delay).isoformat().replace("+00:00", "Z"),
+            "comment": {"body": FIRST_REPLY[client.language], "public": True},
+        },
+    )
 
 
 def _body(spec: Spec, client: DemoClient) -> str:

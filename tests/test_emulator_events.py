@@ -579,3 +579,35 @@ def test_zenpy_iteration_stops_near_the_real_time(monkeypatch: pytest.MonkeyPatc
         assert time.time() - gen.end_time < 300
     finally:
         emulator.stop()
+
+
+def test_admin_history_endpoint_seeds_a_backdated_conversation():
+    import requests
+
+    from emulator import ZendeskEmulator
+
+    emu = ZendeskEmulator(token="t", email="a@b.c").start()
+    try:
+        ticket = emu.create_ticket(
+            subject="Old", comment={"body": "help"}, created_at="2026-10-01T07:00:00Z"
+        )
+        answer = requests.post(
+            f"{emu.url}/_emulator/tickets/{ticket['id']}/history",
+            json={
+                "at": "2026-10-01T08:15:00Z",
+                "author_id": emu.admin_user_id,
+                "comment": {"body": "On it", "public": True},
+                "status": "open",
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        [_, reply] = emu.comments(ticket["id"])
+        assert (reply["body"], reply["public"], reply["created_at"]) == (
+            "On it",
+            True,
+            "2026-10-01T08:15:00Z",
+        )
+        assert emu.ticket(ticket["id"])["status"] == "open"
+    finally:
+        emu.stop()
