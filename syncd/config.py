@@ -305,6 +305,10 @@ def load_config(path: str | Path) -> Config:
     billing = parse_billing(path, top.get("billing", dict, {}), _Reader)
     clients = _clients(path, top.get("clients", list, []), plans)
     mail = parse_mail(path, top.get("mail", dict, None), _Reader)
+    # Checked now, not at the first SLA report: a typo in [calendar] fails at load (exit 78).
+    from reports.calendar import Calendar
+
+    Calendar.from_config(top.get("calendar", dict, None), source=str(path))
     return Config(
         path=path,
         state_path=state_path,
