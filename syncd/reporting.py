@@ -142,8 +142,11 @@ def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcn
         return None
     out = config.path.resolve().parent / config.billing.output_dir / month
     written = billing_report(config, month, out_dir=out, formats=list(ALL_FORMATS), now=now)
-    sla_report(config, month, out_dir=out, formats=["html", "csv", "json"], now=now)
-    mail_reports(config, month, written, dry_run=False)
+    sla = sla_report(config, month, out_dir=out, formats=["html", "csv", "json"], now=now)
+    # One message per recipient: the SLA files travel with the invoices.
+    mail_reports(
+        config, month, Written(written.report, [*written.paths, *sla.paths]), dry_run=False
+    )
     with CycleLock(config.state_path):
         store = Store(config.state_path)
         try:
@@ -196,10 +199,13 @@ def mail_reports(
 
 
 def _client_of(filename: str, month: str, clients: list[str]) -> str | None:
-    """billing-2026-10-acme.html -> acme; the summary's files belong to no client."""
+    """billing-2026-10-acme.html, sla-2026-10-acme.json -> acme; the manager's summary files
+    belong to no client."""
     stem = filename.split(".", 1)[0]
-    prefix = f"billing-{month}-"
-    rest = stem[len(prefix) :] if stem.startswith(prefix) else ""
+    rest = ""
+    for prefix in (f"billing-{month}-", f"sla-{month}-"):
+        if stem.startswith(prefix):
+            rest = stem[len(prefix) :]
     # Longest id first: a client "acme" must not take "acme-entries" of client "acme-2".
     for client in sorted(clients, key=len, reverse=True):
         if rest == client or rest.startswith(client + "-"):

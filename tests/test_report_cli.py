@@ -143,7 +143,9 @@ manager = ["boss@studio.example"]
     assert len(boss) == 1 and len(client) == 1
     assert set(client[0].attachments()) == {
         f"billing-{last_month}-acme.{ext}" for ext in ("html", "csv", "xlsx", "json")
-    } | {f"billing-{last_month}-acme-entries.csv"}
+    } | {f"billing-{last_month}-acme-entries.csv"} | {
+        f"sla-{last_month}-acme.{ext}" for ext in ("html", "json")
+    }
     assert f"billing-{last_month}-summary.html" in boss[0].attachments()
     # The mark and the mail journal: a restarted daemon neither rewrites nor re-mails.
     store = s.store()
