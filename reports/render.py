@@ -96,13 +96,16 @@ FORMATS: dict[str, tuple[ClientRenderer, SummaryRenderer]] = {
 
 
 def _formats(formats: Iterable[str] | str) -> list[str]:
+    return pick_formats(formats, FORMATS, "billing report")
+
+
+def pick_formats(formats: Iterable[str] | str, known: Iterable[str], what: str) -> list[str]:
+    """The formats asked for, once each, in the order asked; ValueError naming an unknown one."""
     wanted = [formats] if isinstance(formats, str) else list(formats)
-    unknown = [f for f in wanted if f not in FORMATS]
+    unknown = [f for f in wanted if f not in known]
     if unknown:
-        raise ValueError(
-            f"unknown billing report format {unknown[0]!r}; known: {', '.join(sorted(FORMATS))}"
-        )
-    return list(dict.fromkeys(wanted))  # once each, in the order asked
+        raise ValueError(f"unknown {what} format {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return list(dict.fromkeys(wanted))
 
 
 def billing_files(
@@ -158,6 +161,11 @@ def write_billing(
     files = billing_files(
         report, formats, language=language, client_languages=client_languages, studio=studio
     )
+    return write_files(out_dir, files)
+
+
+def write_files(out_dir: Path, files: Iterable[tuple[str, bytes]]) -> list[Path]:
+    """Write (name, bytes) pairs into `out_dir`, each atomically; their paths, in order."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

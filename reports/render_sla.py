@@ -28,11 +28,11 @@ neutralized against formula injection.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from reports.render import pick_formats, write_files
 from reports.render_json import dumps
 from reports.render_sla_html import labels, sla_html
 from reports.render_sla_json import only_client, ordered_sla, pct, sla_json
@@ -218,13 +218,7 @@ FORMATS: dict[str, tuple[ClientRenderer, ReportRenderer]] = {
 
 
 def _formats(formats: Iterable[str] | str) -> list[str]:
-    wanted = [formats] if isinstance(formats, str) else list(formats)
-    unknown = [f for f in wanted if f not in FORMATS]
-    if unknown:
-        raise ValueError(
-            f"unknown SLA report format {unknown[0]!r}; known: {', '.join(sorted(FORMATS))}"
-        )
-    return list(dict.fromkeys(wanted))  # once each, in the order asked
+    return pick_formats(formats, FORMATS, "SLA report")
 
 
 def sla_files(
@@ -271,24 +265,4 @@ def write_sla(
 
     Nothing is written when a format, the language, the month, the time zone, a moment without
     an offset, a repeated ticket or a client key is wrong (ValueError naming it)."""
-    files = sla_files(report, formats, language=language, studio=studio)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, content in files:
-        path = out_dir / name
-        _write_atomic(path, content)
-        paths.append(path)
-    return paths
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    # The same few lines as reports.render._write_atomic (private there).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return write_files(out_dir, sla_files(report, formats, language=language, studio=studio))
