@@ -124,12 +124,14 @@ class ZendeskConnector:
                 return
             start_time = end_time
 
-    def user_roles(self, user_ids: list[int]) -> dict[int, str]:
-        roles: dict[int, str] = {}
+    def user_roles(self, user_ids: list[int]) -> dict[int, tuple[str, str]]:
+        """Role and name of each user: agents are told apart from clients by role, and the
+        SLA report names the agents."""
+        roles: dict[int, tuple[str, str]] = {}
         for i in range(0, len(user_ids), 100):  # show_many takes up to 100 ids
             chunk = user_ids[i : i + 100]
             users = self._call(lambda c=chunk: list(self.api.users(ids=c)))
-            roles |= {int(u.id): str(u.role) for u in users}
+            roles |= {int(u.id): (str(u.role), str(u.name or "")) for u in users}
         return roles
 
     def get_ticket(self, ticket_id: int) -> Ticket:

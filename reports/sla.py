@@ -42,6 +42,7 @@ class Sla:
         self.config, self.store = config, store
         self.calendar = Calendar.from_config(config.raw.get("calendar"), source=str(config.path))
         self._roles: dict[int, str] | None = None
+        self._names: dict[int, str] = {}
 
     # ================================================================ public
     def report(
@@ -54,18 +55,10 @@ class Sla:
             self.summary(c.id, [t for t in tickets if t.client == c.id], month, generated_at)
             for c in chosen
         ]
-        agents = sorted({str(t.assignee_id) if t.assignee_id else "unassigned" for t in tickets})
+        self._user_roles()  # loads the agents' names too
+        agents = sorted({self._agent(t) for t in tickets})
         by_agent = [
-            self.summary(
-                a,
-                [
-                    t
-                    for t in tickets
-                    if (str(t.assignee_id) if t.assignee_id else "unassigned") == a
-                ],
-                month,
-                generated_at,
-            )
+            self.summary(a, [t for t in tickets if self._agent(t) == a], month, generated_at)
             for a in agents
         ]
         overall = self.summary("all", tickets, month, generated_at)
@@ -294,9 +287,17 @@ class Sla:
             return self._at(day + timedelta(days=1), time(0, 0))
         return None
 
+    def _agent(self, t: TicketSla) -> str:
+        """An agent by name when Zendesk told us, else by id."""
+        if not t.assignee_id:
+            return "unassigned"
+        return self._names.get(t.assignee_id) or str(t.assignee_id)
+
     def _user_roles(self) -> dict[int, str]:
         if self._roles is None:
-            self._roles = {r["id"]: r["role"] for r in self.store.user_roles()}
+            rows = self.store.user_roles()
+            self._roles = {r["id"]: r["role"] for r in rows}
+            self._names = {r["id"]: r["name"] for r in rows if r["name"]}
         return self._roles
 
     def _at(self, day: date, at: time) -> datetime:

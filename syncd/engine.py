@@ -277,7 +277,12 @@ class Engine(HoursFlow, PerItemFailures):
         if stored:
             start = int(stored)
         for page in self.helpdesk.event_pages(start_time=start):
-            unknown = self.store.unknown_users(e.author_id for e in page.events if e.author_id)
+            unknown = self.store.unknown_users(
+                [
+                    *(e.author_id for e in page.events if e.author_id),
+                    *self.store.unnamed_assignees(),
+                ]
+            )
             roles = self.helpdesk.user_roles(unknown) if unknown else {}
             with self.store.atomic():
                 self.stats.events += self.store.save_events(page.events)

@@ -44,6 +44,7 @@ MIGRATIONS[3] = (
     "ALTER TABLE tickets ADD COLUMN satisfaction TEXT",
 )
 MIGRATIONS[4] = ("ALTER TABLE tickets ADD COLUMN metrics TEXT",)
+MIGRATIONS[5] = ("ALTER TABLE users ADD COLUMN name TEXT",)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA = """
@@ -254,7 +255,14 @@ class Store:
         return self._all("SELECT * FROM tickets WHERE client = ? ORDER BY id", client)
 
     def user_roles(self) -> list[dict[str, Any]]:
-        return self._all("SELECT id, role FROM users")
+        return self._all("SELECT id, role, name FROM users")
+
+    def unnamed_assignees(self) -> list[int]:
+        rows = self._all(
+            "SELECT DISTINCT assignee_id FROM tickets WHERE assignee_id IS NOT NULL "
+            "AND assignee_id NOT IN (SELECT id FROM users)"
+        )
+        return [r["assignee_id"] for r in rows]
 
     def unknown_users(self, user_ids: Iterable[int]) -> list[int]:
         ids = sorted({u for u in user_ids if u})
@@ -264,9 +272,12 @@ class Store:
         known = {r["id"] for r in self._all(f"SELECT id FROM users WHERE id IN ({marks})", *ids)}
         return [u for u in ids if u not in known]
 
-    def save_user_roles(self, roles: dict[int, str]) -> None:
+    def save_user_roles(self, roles: dict[int, tuple[str, str]]) -> None:
         if roles:
-            self.db["users"].upsert_all([{"id": k, "role": v} for k, v in roles.items()], pk="id")
+            self.db["users"].upsert_all(
+                [{"id": k, "role": role, "name": name} for k, (role, name) in roles.items()],
+                pk="id",
+            )
 
     def unassigned_tickets(self) -> list[dict[str, Any]]:
         """Tickets marked for work whose organization is no configured client's."""

@@ -66,7 +66,7 @@ class Desk:
         (tmp / "syncd.toml").write_text(CONFIG, encoding="utf-8")
         self.config = load_config(tmp / "syncd.toml")
         self.store = Store(tmp / "state.db")
-        self.store.save_user_roles({AGENT: "agent", CLIENT: "end-user"})
+        self.store.save_user_roles({AGENT: ("agent", "Anna Kovacs"), CLIENT: ("end-user", "Ivan")})
         self._id = 1000
 
     def ticket(
@@ -245,7 +245,7 @@ def test_summaries_and_the_previous_month(desk: Desk):
     ]
     assert (o.breaches[0].ticket_id, o.breaches[0].by_minutes) == (2, 299)
     assert [c.key for c in r.clients] == ["acme"] and r.clients[0].opened == 3
-    assert [a.key for a in r.agents] == [str(AGENT)]
+    assert [a.key for a in r.agents] == ["Anna Kovacs"]
     assert r.previous.key == "all" and r.previous.opened == 1  # T4, opened in September
     assert len(r.flow) == 31
     assert r.flow[0].day == date(2026, 10, 1) and (r.flow[0].opened, r.flow[0].solved) == (1, 2)

@@ -362,8 +362,9 @@ def test_sync_collects_the_conversation_for_the_sla_report(studio: Studio):
     assert comments == [(1, studio.requester_id), (0, agent), (1, agent), (1, studio.requester_id)]
     statuses = [(e["previous"], e["value"]) for e in events if e["kind"] == "status"]
     assert statuses[0] == (None, "new") and ("new", "open") in statuses
-    roles = {r["id"]: r["role"] for r in store._all("SELECT * FROM users")}
-    assert roles == {studio.requester_id: "end-user", agent: "admin"}
+    users = {r["id"]: (r["role"], r["name"]) for r in store._all("SELECT * FROM users")}
+    assert users[studio.requester_id] == ("end-user", "Ivan Client")
+    assert users[agent][0] == "admin" and users[agent][1]
     before = store.count("ticket_events")
     store.close()
     studio.sync()  # the boundary second comes back: nothing is stored twice
