@@ -97,3 +97,8 @@ class SlaReport:
     previous: Summary | None  # the same figures for the month before, to compare
     flow: tuple[DayFlow, ...]  # every day of the month
     first_reply_target: int | None  # for the distribution picture (the most common target)
+
+
+def pct_text(value: Decimal | None) -> str:
+    """A share for a line of text: 0.0 is a figure, None is "nothing to measure"."""
+    return "-" if value is None else str(value)

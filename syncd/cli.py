@@ -238,6 +238,8 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         else (config.path.resolve().parent / config.billing.output_dir / args.month)
     )
     if args.report == "sla":
+        from reports.sla_model import pct_text
+
         sla = sla_report(
             config,
             args.month,
@@ -249,8 +251,8 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         o = sla.report.overall
         print(
             f"{args.month}: {o.opened} opened, {o.solved} solved, {o.still_open} open; "
-            f"first reply within target {o.first_reply_met_pct or '-'} %, resolution "
-            f"{o.resolution_met_pct or '-'} %, {len(o.breaches)} breach(es)"
+            f"first reply within target {pct_text(o.first_reply_met_pct)} %, resolution "
+            f"{pct_text(o.resolution_met_pct)} %, {len(o.breaches)} breach(es)"
         )
         print(f"{len(sla.paths)} file(s) in {out}:")
         for path in sla.paths:

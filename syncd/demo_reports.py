@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from reports.months import month_of, previous_month
+from reports.sla_model import pct_text
 from syncd.config import Config
 from syncd.demo_env import Redmine
 from syncd.demo_seed import DEVS, Seeded, WorkDone, log_time
@@ -138,7 +139,7 @@ def write_reports(config: Config, month: str, out_dir: Path, out: Callable[[str]
     o = sla.report.overall
     out(
         f"\n== SLA report for {month}: {o.opened} opened, {o.solved} solved, {o.still_open} open;"
-        f" first reply within target {o.first_reply_met_pct or '-'} %"
+        f" first reply within target {pct_text(o.first_reply_met_pct)} %"
     )
     out("  (the seeded first replies are backdated; the issues were resolved today, during the")
     out("  demo, so last month shows them still open: the report measures what really happened)")
