@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -146,9 +146,7 @@ class Billing:
         lines = self._lines(client, plan, month, by_line)
         charges, tariff = self._charges(client, plan, month, lines)
         hours = sum((Decimal(e["hours"]) for e in entries), ZERO)
-        return _invoice(
-            client, plan, month, hours, lines, charges, (), tariff, self._estimates(lines)
-        )
+        return _invoice(client, plan, month, hours, lines, charges, tariff, self._estimates(lines))
 
     def _lines(
         self,
@@ -159,7 +157,6 @@ class Billing:
     ) -> tuple[Line, ...]:
         lang = self._language(client)
         lines: list[Line] = []
-        minimum_owed: dict[_Group, Decimal] = defaultdict(lambda: ZERO)
         for (group, rule, rate), entries in sorted(
             by_line.items(), key=lambda kv: (kv[0][0].sort_key(), kv[0][1] or "", kv[0][2] or ZERO)
         ):
@@ -171,7 +168,6 @@ class Billing:
                 billable_hours, note = _round(logged, plan, lang)
                 if plan.kind == "hourly":
                     amount = money(billable_hours * (rate or ZERO))
-                    minimum_owed[group] += amount
                 elif plan.kind == "per_request":
                     amount, note = self._request_price(group, plan, month, note, lang)
                 elif plan.kind == "tariff":
@@ -192,7 +188,7 @@ class Billing:
                     entries=tuple(_detail(e, rate) for e in entries),
                 )
             )
-        return _apply_minimum(lines, plan, minimum_owed, lang)
+        return _apply_minimum(lines, plan, lang)
 
     def _charges(
         self, client: Client, plan: Plan, month: str, lines: tuple[Line, ...]
@@ -431,40 +427,27 @@ def _round(hours: Decimal, plan: Plan, lang: str) -> tuple[Decimal, str]:
     return rounded, say(lang, key, hours=_h(hours), step=_h(step))
 
 
-def _apply_minimum(
-    lines: list[Line], plan: Plan, owed: dict[_Group, Decimal], lang: str
-) -> tuple[Line, ...]:
+def _apply_minimum(lines: list[Line], plan: Plan, lang: str) -> tuple[Line, ...]:
     """A request billed by the hour costs at least the plan's minimum charge: the difference
     is added to the request's last billed line, and said so."""
     if not plan.minimum_charge or plan.kind != "hourly":
         return tuple(lines)
-    last_billed: dict[_Group, int] = {}
+    totals: dict[tuple[int | None, int | None], Decimal] = defaultdict(lambda: ZERO)
+    last: dict[tuple[int | None, int | None], int] = {}
     for i, line in enumerate(lines):
         if line.rule is None and line.amount > 0:
-            last_billed[
-                _Group(line.ticket_id, line.issue_id, None)
-                if line.issue_id
-                else _Group(None, None, None)
-            ] = i
+            key = (line.ticket_id, line.issue_id)
+            totals[key] += line.amount
+            last[key] = i
     out = list(lines)
-    for group, total in owed.items():
-        key = (
-            _Group(group.ticket_id, group.issue_id, None)
-            if group.issue_id
-            else _Group(None, None, None)
-        )
-        if key not in last_billed or not 0 < total < plan.minimum_charge:
-            continue
-        i = last_billed[key]
-        extra = plan.minimum_charge - total
-        line = out[i]
-        out[i] = Line(
-            **{
-                **line.__dict__,
-                "amount": line.amount + extra,
-                "note": _join(line.note, say(lang, "minimum", amount=plan.minimum_charge)),
-            }
-        )
+    for key, total in totals.items():
+        if total < plan.minimum_charge:
+            line = out[last[key]]
+            out[last[key]] = replace(
+                line,
+                amount=line.amount + plan.minimum_charge - total,
+                note=_join(line.note, say(lang, "minimum", amount=plan.minimum_charge)),
+            )
     return tuple(out)
 
 
@@ -488,17 +471,9 @@ def _invoice(
     hours: Decimal,
     lines: tuple[Line, ...],
     charges: tuple[Charge, ...],
-    adjustments: tuple[Adjustment, ...],
     tariff: TariffBalance | None,
     estimates: tuple[Estimate, ...],
 ) -> ClientInvoice:
-    amount = (
-        sum((x.amount for x in lines), ZERO)
-        + sum((c.amount for c in charges), ZERO)
-        + sum((a.amount for a in adjustments), ZERO)
-    )
-    amount = money(amount)
-    vat = money(amount * plan.vat_rate / 100) if plan.vat_rate else money(ZERO)
     return ClientInvoice(
         client=client.id,
         name=client.name,
@@ -508,13 +483,11 @@ def _invoice(
         plan_kind=plan.kind,
         hours=hours,
         billable_hours=sum((x.billable_hours for x in lines), ZERO),
-        amount=amount,
         vat_rate=plan.vat_rate,
-        vat=vat,
-        total=amount + vat,
+        **_totals(lines, charges, (), plan.vat_rate),
         lines=lines,
         charges=charges,
-        adjustments=adjustments,
+        adjustments=(),
         estimates=estimates,
         tariff=tariff,
         frozen=False,
@@ -524,17 +497,23 @@ def _invoice(
 def _with_adjustments(invoice: ClientInvoice, adjustments: tuple[Adjustment, ...]) -> ClientInvoice:
     if not adjustments:
         return invoice
-    amount = money(invoice.amount + sum((a.amount for a in adjustments), ZERO))
-    vat = money(amount * invoice.vat_rate / 100) if invoice.vat_rate else money(ZERO)
-    return ClientInvoice(
-        **{
-            **invoice.__dict__,
-            "adjustments": adjustments,
-            "amount": amount,
-            "vat": vat,
-            "total": amount + vat,
-        }
+    return replace(
+        invoice,
+        adjustments=adjustments,
+        **_totals(invoice.lines, invoice.charges, adjustments, invoice.vat_rate),
     )
+
+
+def _totals(
+    lines: tuple[Line, ...],
+    charges: tuple[Charge, ...],
+    adjustments: tuple[Adjustment, ...],
+    vat_rate: Decimal | None,
+) -> dict[str, Decimal]:
+    """Amount before VAT summed from the lines, charges and adjustments; VAT on it; total."""
+    amount = money(sum((x.amount for x in (*lines, *charges, *adjustments)), ZERO))
+    vat = money(amount * vat_rate / 100) if vat_rate else money(ZERO)
+    return {"amount": amount, "vat": vat, "total": amount + vat}
 
 
 def _differences(baseline: ClientInvoice, current: ClientInvoice, lang: str) -> list[Adjustment]:

@@ -35,7 +35,7 @@ from pathlib import Path
 from reports.render import pick_formats, write_files
 from reports.render_json import dumps
 from reports.render_sla_html import labels, sla_html
-from reports.render_sla_json import only_client, ordered_sla, pct, sla_json
+from reports.render_sla_json import only_client, ordered_sla, sla_json, summary_json
 from reports.render_tables import Cell, Table, csv_bytes
 from reports.sla_model import SlaReport, Summary
 
@@ -157,34 +157,23 @@ def client_table(report: SlaReport) -> Table:
     with "; "; `breaches` is their number."""
     rows: list[dict[str, Cell]] = []
     for s in ordered_sla(report).clients:
-        rows.append(
-            {
-                "month": report.month,
-                "client": s.key,
-                "opened": s.opened,
-                "solved": s.solved,
-                "still_open": s.still_open,
-                "ack_met_pct": pct(s.ack_met_pct),
-                "first_reply_met_pct": pct(s.first_reply_met_pct),
-                "resolution_met_pct": pct(s.resolution_met_pct),
-                "first_reply_median": s.first_reply_median,
-                "first_reply_p90": s.first_reply_p90,
-                "resolution_median": s.resolution_median,
-                "resolution_p90": s.resolution_p90,
-                "satisfaction_good_pct": pct(s.satisfaction_good_pct),
-                "rated": s.rated,
-                "ping_pong_pct": pct(s.ping_pong_pct),
-                "over_estimate": s.over_estimate,
-                "top_reasons": LIST_SEPARATOR.join(f"{r} ({n})" for r, n in s.top_reasons) or None,
-                "breaches": len(s.breaches),
-                "breached_tickets": LIST_SEPARATOR.join(
-                    f"#{b.ticket_id} {b.what}"
-                    + ("" if b.by_minutes is None else f" +{b.by_minutes} min")
-                    for b in s.breaches
-                )
-                or None,
-            }
-        )
+        # The JSON summary's scalar figures, with its two lists flattened for a spreadsheet.
+        row: dict[str, Cell] = {
+            k: v for k, v in summary_json(s).items() if k not in ("key", "top_reasons", "breaches")
+        }
+        row |= {
+            "month": report.month,
+            "client": s.key,
+            "top_reasons": LIST_SEPARATOR.join(f"{r} ({n})" for r, n in s.top_reasons) or None,
+            "breaches": len(s.breaches),
+            "breached_tickets": LIST_SEPARATOR.join(
+                f"#{b.ticket_id} {b.what}"
+                + ("" if b.by_minutes is None else f" +{b.by_minutes} min")
+                for b in s.breaches
+            )
+            or None,
+        }
+        rows.append(row)
     return _rows(SUMMARY_HEADER, rows)
 
 

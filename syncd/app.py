@@ -6,7 +6,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import structlog
@@ -103,6 +103,6 @@ def backfill(since: date) -> Callable[[Engine], None]:
         engine.pull_issues(full=True)
         engine.reread_time_entries(since, engine.now().date())
         engine.backfill_tickets(since)
-        engine.pull_events(since=datetime(since.year, since.month, since.day, tzinfo=UTC))
+        engine.pull_events(since=since)
 
     return work

@@ -157,6 +157,9 @@ def parse_billing(path: Any, raw: Any, reader: type[_Reader]) -> BillingSettings
     rules = []
     for i, item in enumerate(b.get("rules", list, [])):
         r = reader(path, f"billing.rules[{i}]", item)
+        value = r.get("entry_value", (str, int, bool), None)
+        if isinstance(value, bool):  # a checkbox field: Redmine stores "1" / "0"
+            value = "1" if value else "0"
         rule = BillingRule(
             name=r.get("name", str),
             billable=r.get("billable", bool),
@@ -164,13 +167,9 @@ def parse_billing(path: Any, raw: Any, reader: type[_Reader]) -> BillingSettings
             tracker=r.get("tracker", str, None),
             tag=r.get("tag", str, None),
             entry_field_id=r.get("entry_field_id", int, None),
-            entry_value=r.get("entry_value", (str, int, bool), None),
+            entry_value=None if value is None else str(value),
             within_warranty=r.get("within_warranty", bool, None),
         )
-        if rule.entry_value is not None:
-            value = rule.entry_value
-            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
-            rule = BillingRule(**{**rule.__dict__, "entry_value": text})
         if (rule.entry_field_id is None) != (rule.entry_value is None):
             r.fail("entry_field_id", "entry_field_id and entry_value go together")
         conditions = (

@@ -240,7 +240,7 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
     if args.report == "sla":
         from reports.sla_model import pct_text
 
-        sla = sla_report(
+        written = sla_report(
             config,
             args.month,
             out_dir=out,
@@ -248,30 +248,27 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
             clients=args.client,
             rebuild=args.rebuild,
         )
-        o = sla.report.overall
+        o = written.report.overall
         print(
             f"{args.month}: {o.opened} opened, {o.solved} solved, {o.still_open} open; "
             f"first reply within target {pct_text(o.first_reply_met_pct)} %, resolution "
             f"{pct_text(o.resolution_met_pct)} %, {len(o.breaches)} breach(es)"
         )
-        print(f"{len(sla.paths)} file(s) in {out}:")
-        for path in sla.paths:
-            print(f"  {path}")
-        return EXIT_OK
-    written = billing_report(
-        config,
-        args.month,
-        out_dir=out,
-        formats=formats,
-        clients=args.client,
-        refresh=not args.no_refresh,
-    )
-    for invoice in written.report.clients:
-        state = "closed" if invoice.frozen else "open"
-        print(
-            f"{invoice.client:<16} {invoice.plan:<14} {invoice.hours:>8} h  "
-            f"{invoice.amount:>12} {invoice.currency}  ({state})"
+    else:
+        written = billing_report(
+            config,
+            args.month,
+            out_dir=out,
+            formats=formats,
+            clients=args.client,
+            refresh=not args.no_refresh,
         )
+        for invoice in written.report.clients:
+            state = "closed" if invoice.frozen else "open"
+            print(
+                f"{invoice.client:<16} {invoice.plan:<14} {invoice.hours:>8} h  "
+                f"{invoice.amount:>12} {invoice.currency}  ({state})"
+            )
     print(f"{len(written.paths)} file(s) in {out}:")
     for path in written.paths:
         print(f"  {path}")

@@ -12,7 +12,6 @@ syncd/demo_seed.py (the studio's data and the simulated work).
 from __future__ import annotations
 
 import argparse
-import logging
 import secrets
 import shutil
 import sys
@@ -72,7 +71,7 @@ from syncd.demo_seed import (
 )
 from syncd.engine import Stats
 from syncd.lock import CycleLock, Locked
-from syncd.logging import mask_secrets
+from syncd.logging import configure
 from syncd.reporting import Written
 from syncd.state import Store
 
@@ -500,19 +499,7 @@ class _LogToFile:
         self.old = structlog.get_config()
         self.files.root.mkdir(parents=True, exist_ok=True)
         self.handle = open_private(self.files.syncd_log)
-        structlog.configure(
-            processors=[
-                structlog.contextvars.merge_contextvars,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.format_exc_info,
-                mask_secrets,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
-            ],
-            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            logger_factory=structlog.WriteLoggerFactory(file=self.handle),
-            cache_logger_on_first_use=False,
-        )
+        configure(json=True, stream=self.handle)
 
     def __exit__(self, *exc: object) -> None:
         structlog.configure(**self.old)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import structlog
@@ -260,7 +260,7 @@ class Engine(HoursFlow, PerItemFailures):
     # ================================================================ Zendesk tickets
     def pull_tickets(self) -> None:
         cursor = self.store.cursor(ZENDESK_CURSOR)
-        start = self._first_start_time()
+        start = self._start_time(self.config.sync.since)
         for page in self.helpdesk.ticket_pages(cursor=cursor, start_time=start):
             for ticket in page.tickets:
                 self._item(f"ticket:{ticket.id}", lambda t=ticket: self.handle_ticket(t))
@@ -268,14 +268,15 @@ class Engine(HoursFlow, PerItemFailures):
                 with self.store.atomic():
                     self.store.set_cursor(ZENDESK_CURSOR, page.cursor)
 
-    def pull_events(self, *, since: datetime | None = None) -> None:
+    def pull_events(self, *, since: date | None = None) -> None:
         """Ticket events for the SLA report: comments with author and public flag, status
         changes, ratings; with the role of each author. `since` re-reads history (backfill)
         without moving the cursor."""
         stored = None if since else self.store.cursor(EVENTS_CURSOR)
-        start = int((since or self._first_start_time()).timestamp())
         if stored:
             start = int(stored)
+        else:
+            start = int(self._start_time(since or self.config.sync.since).timestamp())
         for page in self.helpdesk.event_pages(start_time=start):
             unknown = self.store.unknown_users(
                 [
@@ -293,37 +294,39 @@ class Engine(HoursFlow, PerItemFailures):
     def backfill_tickets(self, since: date) -> None:
         """Import ticket history for the reports: store tickets, write nothing anywhere.
         Uses its own pass over the export; the sync cursor is left alone."""
-        start = min(
-            datetime(since.year, since.month, since.day, tzinfo=self.now().tzinfo),
-            self.now() - EXPORT_LAG,
-        )
+        start = self._start_time(since)
         for page in self.helpdesk.ticket_pages(cursor=None, start_time=start):
             with self.store.atomic():
                 for ticket in page.tickets:
-                    client = client_for_organization(ticket.organization_id, self.config.clients)
-                    self.store.save_ticket(
-                        ticket,
-                        client=client.id if client else None,
-                        wants_issue=self.config.zendesk.work_tag in ticket.tags,
-                    )
+                    self.save_ticket(ticket)
                     self.stats.tickets += 1
             if page.end_of_stream:
                 break
 
-    def _first_start_time(self) -> datetime:
-        since = self.config.sync.since
+    def _start_time(self, since: date | None) -> datetime:
+        """Where an export starts: midnight UTC of `since`, else 30 days back; never within
+        the last minute, which Zendesk refuses."""
         if since is not None:
-            start = datetime(since.year, since.month, since.day, tzinfo=self.now().tzinfo)
+            start = datetime(since.year, since.month, since.day, tzinfo=UTC)
         else:
             start = self.now() - timedelta(days=30)
         return min(start, self.now() - EXPORT_LAG)
 
+    def save_ticket(self, ticket: Ticket) -> Client | None:
+        """Store a ticket with its client (by organization); returns the client."""
+        client = client_for_organization(ticket.organization_id, self.config.clients)
+        with self.store.atomic():
+            self.store.save_ticket(
+                ticket,
+                client=client.id if client else None,
+                wants_issue=self.config.zendesk.work_tag in ticket.tags,
+            )
+        return client
+
     def handle_ticket(self, ticket: Ticket) -> None:
         self.stats.tickets += 1
-        client = client_for_organization(ticket.organization_id, self.config.clients)
+        client = self.save_ticket(ticket)
         tagged = self.config.zendesk.work_tag in ticket.tags
-        with self.store.atomic():
-            self.store.save_ticket(ticket, client=client.id if client else None, wants_issue=tagged)
         link = self.store.link_by_ticket(ticket.id)
         if link is None:
             if client and needs_issue(ticket.tags, self.config.zendesk.work_tag, ticket.status):

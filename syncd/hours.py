@@ -15,7 +15,6 @@ from decimal import Decimal
 import structlog
 
 from connectors.base import ConnectorError, TicketUpdate, TimeEntry
-from mappings.clients import client_for_organization
 from mappings.statuses import FINAL_TICKET_STATUSES
 from syncd.flow import Flow
 from syncd.state import iso, parse_iso
@@ -125,13 +124,7 @@ class HoursFlow(Flow):
     def _ticket_is_final(self, ticket_id: int) -> bool:
         """Re-read a ticket that refused an update; remember it if it is closed for good."""
         ticket = self.helpdesk.get_ticket(ticket_id)
-        client = client_for_organization(ticket.organization_id, self.config.clients)
-        with self.store.atomic():
-            self.store.save_ticket(
-                ticket,
-                client=client.id if client else None,
-                wants_issue=self.config.zendesk.work_tag in ticket.tags,
-            )
+        self.save_ticket(ticket)
         return ticket.status in FINAL_TICKET_STATUSES
 
 

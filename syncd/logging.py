@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -37,9 +37,13 @@ def mask_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, A
     return {k: _mask(v) for k, v in event.items()}
 
 
-def configure(*, json: bool | None = None, level: str = "info") -> None:
+def configure(
+    *, json: bool | None = None, level: str = "info", stream: IO[str] | None = None
+) -> None:
+    """Structured events to `stream` (stderr by default), secrets masked in every one."""
+    stream = stream or sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not stream.isatty()
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
@@ -57,7 +61,7 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
     # zenpy and urllib3 log through stdlib logging (URLs, retries): keep them quiet and masked.

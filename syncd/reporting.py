@@ -7,9 +7,10 @@ never billed from stale data. `--no-refresh` skips that (offline, from the store
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import structlog
@@ -36,14 +37,26 @@ ADJUSTMENT_LOOKBACK_MONTHS = 12
 
 @dataclass(frozen=True)
 class Written:
-    report: BillingReport
+    report: BillingReport | SlaReport
     paths: list[Path]
+
+
+@contextmanager
+def locked_store(config: Config) -> Iterator[Store]:
+    """The store, under the cycle lock: a report never reads half of a sync cycle's writes,
+    and its re-reads never race one."""
+    with CycleLock(config.state_path), app.store_for(config, dry_run=False) as store:
+        yield store
+
+
+def _engine(config: Config, store: Store) -> Engine:
+    zendesk, redmine = app.connectors(config)
+    return Engine(config, store, zendesk, redmine, Effects(store))
 
 
 def refresh_entries(config: Config, store: Store, month: str) -> None:
     """Re-read the month's time entries, and those of closed months that may owe adjustments."""
-    zendesk, redmine = app.connectors(config)
-    engine = Engine(config, store, zendesk, redmine, Effects(store))
+    engine = _engine(config, store)
     months = {month}
     closed = {row["month"] for c in config.clients for row in store.invoices_before(c.id, month)}
     months |= closed & set(months_back(month, ADJUSTMENT_LOOKBACK_MONTHS))
@@ -65,14 +78,10 @@ def billing_report(
 ) -> Written:
     from reports.render import write_billing
 
-    with CycleLock(config.state_path):
-        store = Store(config.state_path)
-        try:
-            if refresh:
-                refresh_entries(config, store, month)
-            report = Billing(config, store).report(month, clients=clients, generated_at=now())
-        finally:
-            store.close()
+    with locked_store(config) as store:
+        if refresh:
+            refresh_entries(config, store, month)
+        report = Billing(config, store).report(month, clients=clients, generated_at=now())
     paths = write_billing(
         report,
         out_dir,
@@ -85,12 +94,6 @@ def billing_report(
     return Written(report, paths)
 
 
-@dataclass(frozen=True)
-class WrittenSla:
-    report: SlaReport
-    paths: list[Path]
-
-
 def sla_report(
     config: Config,
     month: str,
@@ -100,28 +103,23 @@ def sla_report(
     clients: list[str] | None = None,
     rebuild: bool = False,
     now: Callable[[], datetime] = utcnow,
-) -> WrittenSla:
+) -> Written:
     """The month's SLA report from the events the sync cycles collected. `rebuild` first
     re-reads the month's tickets and events from Zendesk (after the fact, or after a gap)."""
     from reports.render_sla import write_sla
 
-    with CycleLock(config.state_path):
-        store = Store(config.state_path)
-        try:
-            if rebuild:
-                zendesk, redmine = app.connectors(config)
-                engine = Engine(config, store, zendesk, redmine, Effects(store))
-                since, _ = month_range(previous_month(month))  # tickets opened before it too
-                engine.backfill_tickets(since)
-                engine.pull_events(since=datetime(since.year, since.month, since.day, tzinfo=UTC))
-            report = Sla(config, store).report(month, generated_at=now(), clients=clients)
-        finally:
-            store.close()
+    with locked_store(config) as store:
+        if rebuild:
+            engine = _engine(config, store)
+            since, _ = month_range(previous_month(month))  # tickets opened before it too
+            engine.backfill_tickets(since)
+            engine.pull_events(since=since)
+        report = Sla(config, store).report(month, generated_at=now(), clients=clients)
     paths = write_sla(
         report, out_dir, formats, language=config.sync.language, studio=config.billing.studio_name
     )
     log.info("sla_report_written", month=month, files=len(paths), out=str(out_dir))
-    return WrittenSla(report, paths)
+    return Written(report, paths)
 
 
 def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcnow) -> Path | None:
@@ -144,15 +142,9 @@ def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcn
     written = billing_report(config, month, out_dir=out, formats=list(ALL_FORMATS), now=now)
     sla = sla_report(config, month, out_dir=out, formats=["html", "csv", "json"], now=now)
     # One message per recipient: the SLA files travel with the invoices.
-    mail_reports(
-        config, month, Written(written.report, [*written.paths, *sla.paths]), dry_run=False
-    )
-    with CycleLock(config.state_path):
-        store = Store(config.state_path)
-        try:
-            store.set_meta(mark, iso(moment) or "")
-        finally:
-            store.close()
+    mail_reports(config, month, [*written.paths, *sla.paths], dry_run=False)
+    with locked_store(config) as store:
+        store.set_meta(mark, iso(moment) or "")
     log.info("monthly_reports_done", month=month, out=str(out))
     return out
 
@@ -160,7 +152,7 @@ def monthly_reports_if_due(config: Config, *, now: Callable[[], datetime] = utcn
 def mail_reports(
     config: Config,
     month: str,
-    written: Written,
+    paths: list[Path],
     *,
     dry_run: bool,
     announce: Callable[[str], None] | None = None,
@@ -173,29 +165,25 @@ def mail_reports(
 
     by_client: dict[str, tuple[str | None, list[Path]]] = {}
     summary: list[Path] = []
-    for path in written.paths:
+    for path in paths:
         client = _client_of(path.name, month, [c.id for c in config.clients])
         if client is None:
             summary.append(path)
         else:
             entry = config.client_by_id(client)
             by_client.setdefault(client, (entry.email if entry else None, []))[1].append(path)
-    with CycleLock(config.state_path):
-        store = Store(config.state_path)
-        try:
-            effects = Effects(store, dry_run=dry_run, announce=announce)
-            return send_reports(
-                config.mail,
-                effects,
-                kind="billing",
-                month=month,
-                studio=config.billing.studio_name or "syncd",
-                client_files=by_client,
-                summary_files=summary,
-                client_names={c.id: c.name for c in config.clients},
-            )
-        finally:
-            store.close()
+    with locked_store(config) as store:
+        effects = Effects(store, dry_run=dry_run, announce=announce)
+        return send_reports(
+            config.mail,
+            effects,
+            kind="billing",
+            month=month,
+            studio=config.billing.studio_name or "syncd",
+            client_files=by_client,
+            summary_files=summary,
+            client_names={c.id: c.name for c in config.clients},
+        )
 
 
 def _client_of(filename: str, month: str, clients: list[str]) -> str | None:
@@ -223,21 +211,15 @@ def close_invoices(
     now: Callable[[], datetime] = utcnow,
 ) -> list[ClientInvoice]:
     """Freeze the month's invoices. With dry_run, compute and return them without freezing."""
-    with CycleLock(config.state_path):
-        store = Store(config.state_path)
-        try:
-            if refresh:
-                refresh_entries(config, store, month)
-            if dry_run:
-                billing = Billing(config, store)
-                return [
-                    billing.invoice(c, month)
-                    for c in config.clients
-                    if not clients or c.id in clients
-                ]
-            invoices = close_month(config, store, month, generated_at=now(), clients=clients)
-        finally:
-            store.close()
+    with locked_store(config) as store:
+        if refresh:
+            refresh_entries(config, store, month)
+        if dry_run:
+            billing = Billing(config, store)
+            return [
+                billing.invoice(c, month) for c in config.clients if not clients or c.id in clients
+            ]
+        invoices = close_month(config, store, month, generated_at=now(), clients=clients)
     for invoice in invoices:
         log.info(
             "invoice_closed",
