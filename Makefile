@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export SYNCD_REQUIRE_REDMINE
 
-.PHONY: help venv redmine redmine-stop test lint format demo chromium clean distclean
+.PHONY: help venv redmine redmine-stop test test-reliability lint format demo chromium clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ test: venv redmine ## lint, format check, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
+
+test-reliability: venv redmine ## the reliability suite at full size (kills, faults, hostile input)
+	SYNCD_RELIABILITY=full $(BIN)/pytest -q -m reliability
 
 lint: venv ## ruff check + format check
 	$(BIN)/ruff check .

@@ -27,8 +27,10 @@ import pytest
 
 try:  # tests/ is on sys.path with pytest's default rootdir-conftest import mode ...
     import redmine_fixtures as rf
+    import reliability
 except ImportError:  # ... or a package, if someone adds tests/__init__.py
     from tests import redmine_fixtures as rf
+    from tests import reliability
 
 REDMINE_FIXTURES = {
     "redmine_env",
@@ -113,6 +115,22 @@ def serve():
 def pytest_report_header(config: pytest.Config) -> list[str]:
     mode = "required" if rf.require_redmine() else "optional (tests skip without it)"
     return [f"{rf.describe_settings()}; {mode}"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    figures = reliability.figures()
+    if not figures:
+        return
+    size = "full" if reliability.FULL else "reduced (make test-reliability runs the full size)"
+    lines = [f"size: {size}"]
+    for section, rows in figures.items():
+        lines += [f"{section}:", *(f"  {row}" for row in rows)]
+    terminalreporter.write_sep("=", "reliability figures")
+    for line in lines:
+        terminalreporter.write_line(line)
+    out = config.rootpath / "var" / "reliability-figures.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
