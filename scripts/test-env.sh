@@ -13,7 +13,8 @@
 # Writes (mode 0600; chowned to $SUDO_USER under sudo):
 #   var/redmine.env             REDMINE_URL REDMINE_API_KEY REDMINE_DATADIR REDMINE_RUNNER
 #                               REDMINE_TICKET_FIELD_ID REDMINE_BILLABLE_FIELD_ID
-#   var/redmine-provision.json  the ids printed by scripts/redmine-provision.rb
+#   var/redmine-provision.json  the ids printed by scripts/redmine-provision.rb (named after
+#                               the env file: <env without .env>-provision.json)
 # and prints the env file's lines on stdout (eval-able); progress goes to stderr.
 #
 # Provisioning (scripts/redmine-provision.rb, ~3 s of rails runner) is skipped when the
@@ -146,6 +147,8 @@ REDMINE_TICKET_FIELD_ID=$TICKET_FIELD_ID
 REDMINE_BILLABLE_FIELD_ID=$BILLABLE_FIELD_ID"
 write_file "$ENV_OUT" 0600 <<<"# written by scripts/test-env.sh; read by tests/conftest.py
 $ENV_BODY"
-write_file "$OUT_DIR/redmine-provision.json" 0644 <<<"$IDS"
+# Beside the env file, named after it: var/redmine.env -> var/redmine-provision.json, so a
+# second instance (SYNCD_REDMINE_ENV=var/redmine-bench.env) never overwrites the tests' ids.
+write_file "${ENV_OUT%.env}-provision.json" 0644 <<<"$IDS"
 log "wrote $ENV_OUT"
 printf '%s\n' "$ENV_BODY"
