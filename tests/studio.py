@@ -86,7 +86,7 @@ key_env = "SYNCD_TEST_REDMINE_KEY"
 ticket_field_id = {self.redmine.ticket_field_id}
 done_statuses = ["Resolved", "Closed"]
 reopen_status = "In Progress"
-timeout = 20
+timeout = {o.get("redmine_timeout", 20)}
 
 [sync]
 interval_minutes = 1
