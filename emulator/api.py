@@ -17,6 +17,7 @@ from .events import MAX_PER_PAGE as MAX_EVENTS_PER_PAGE
 from .events import render_event, select_events
 from .export import LAG_SECONDS, MAX_PER_PAGE, decode_cursor, encode_cursor, select_page
 from .limits import RollingWindow
+from .merge import mark_as_spam, merge_tickets
 from .metrics import compute_metrics
 from .pagination import Call, paginate
 from .store import Store
@@ -161,6 +162,8 @@ class ZendeskApi:
             ("GET", r"tickets/(\d+)", self.show_ticket),
             ("PUT", r"tickets/(\d+)", self.update_ticket),
             ("DELETE", r"tickets/(\d+)", self.delete_ticket),
+            ("POST", r"tickets/(\d+)/merge", self.merge_tickets),
+            ("PUT", r"tickets/(\d+)/mark_as_spam", self.mark_as_spam),
             ("GET", r"tickets/(\d+)/comments", self.list_comments),
             ("GET", r"tickets/(\d+)/audits", self.list_audits),
             ("GET", r"tickets/(\d+)/metrics", self.ticket_metric),
@@ -283,6 +286,16 @@ class ZendeskApi:
     def delete_ticket(self, call: Call) -> tuple[int, None]:
         self.store.delete_ticket(int(call.args[0]))
         return 204, None
+
+    def merge_tickets(self, call: Call) -> tuple[int, Record]:
+        body = call.body if isinstance(call.body, dict) else {}
+        job = merge_tickets(self.store, int(call.args[0]), body, call.user_id)
+        job["url"] = f"{call.base}/api/v2/job_statuses/{job['id']}.json"
+        return 200, {"job_status": job}
+
+    def mark_as_spam(self, call: Call) -> tuple[int, None]:
+        mark_as_spam(self.store, int(call.args[0]))
+        return 200, None
 
     def list_comments(self, call: Call) -> tuple[int, Record]:
         comments = self.store.ticket_comments(int(call.args[0]))

@@ -190,7 +190,8 @@ class Store(RatingBook, TicketViews):
             "locale": "en-US",
             "active": True,
             "verified": True,
-            "suspended": False,
+            # mark_as_spam suspends the requester (emulator.merge).
+            "suspended": bool(user.get("suspended", False)),
             "moderator": user["role"] != "end-user",
             "ticket_restriction": None if user["role"] == "admin" else "requested",
             "tags": [],

@@ -229,6 +229,19 @@ class ZendeskEmulator:
     def delete_ticket(self, ticket_id: int) -> None:
         self.store.delete_ticket(ticket_id)
 
+    def merge_tickets(self, target_id: int, source_ids: list[int], **comments: Any) -> Record:
+        """Like POST /tickets/{target}/merge (see :mod:`emulator.merge`); returns the job."""
+        from .merge import merge_tickets
+
+        payload = {"ids": source_ids, **comments}
+        return merge_tickets(self.store, target_id, payload, self.store.admin_id)
+
+    def mark_as_spam(self, ticket_id: int) -> None:
+        """Like PUT /tickets/{id}/mark_as_spam: deleted, and the requester suspended."""
+        from .merge import mark_as_spam
+
+        mark_as_spam(self.store, ticket_id)
+
     def rate_ticket(self, ticket_id: int, score: str, comment: str = "") -> Record:
         with self.store.lock:
             requester = self.store.ticket(ticket_id)["requester_id"]
