@@ -45,6 +45,15 @@ MIGRATIONS[3] = (
 )
 MIGRATIONS[4] = ("ALTER TABLE tickets ADD COLUMN metrics TEXT",)
 MIGRATIONS[5] = ("ALTER TABLE users ADD COLUMN name TEXT",)
+MIGRATIONS[6] = (
+    # Changes made behind syncd's back (a ticket merged or deleted, an issue moved or deleted,
+    # the ticket field cleared, …): what was found, kept until it is undone, for `syncd status`,
+    # the billing notes and the engine's own guards (no write to what is gone).
+    "CREATE TABLE IF NOT EXISTS drift (key TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+    "ticket_id INTEGER, issue_id INTEGER, detail TEXT NOT NULL, data TEXT, seen_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS drift_ticket ON drift (ticket_id)",
+    "CREATE INDEX IF NOT EXISTS drift_issue ON drift (issue_id)",
+)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA = """
@@ -283,7 +292,10 @@ class Store:
         """Tickets marked for work whose organization is no configured client's."""
         return self._all(
             "SELECT id, subject, status, organization_id, updated_at FROM tickets "
-            "WHERE wants_issue = 1 AND client IS NULL ORDER BY id"
+            # A linked ticket whose organization changed later is reported as drift, not here;
+            # a deleted one (spam) is no request at all.
+            "WHERE wants_issue = 1 AND client IS NULL AND status != 'deleted' "
+            "AND id NOT IN (SELECT ticket_id FROM links) ORDER BY id"
         )
 
     # ---------------------------------------------------------------- issues
@@ -404,6 +416,51 @@ class Store:
 
     def conflicts(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM conflicts ORDER BY issue_id")
+
+    # ---------------------------------------------------------------- drift
+    def record_drift(
+        self,
+        kind: str,
+        *,
+        ticket_id: int | None,
+        issue_id: int | None,
+        detail: str,
+        data: dict[str, Any] | None = None,
+    ) -> bool:
+        """Remember a change made behind our back; True when it is new (first seen now)."""
+        key = f"{kind}:{ticket_id or ''}:{issue_id or ''}"
+        new = self._one("SELECT key FROM drift WHERE key = ?", key) is None
+        self.db["drift"].upsert(
+            {
+                "key": key,
+                "kind": kind,
+                "ticket_id": ticket_id,
+                "issue_id": issue_id,
+                "detail": detail,
+                "data": json.dumps(data or {}, sort_keys=True, ensure_ascii=False),
+                "seen_at": iso(utcnow()),
+            },
+            pk="key",
+        )
+        return new
+
+    def resolve_drift(self, kind: str, *, ticket_id: int | None, issue_id: int | None) -> bool:
+        """It was undone (an issue moved back, the organization restored); True if it was known."""
+        key = f"{kind}:{ticket_id or ''}:{issue_id or ''}"
+        known = self._one("SELECT key FROM drift WHERE key = ?", key) is not None
+        self.db.execute("DELETE FROM drift WHERE key = ?", [key])
+        return known
+
+    def drift_of(self, *, ticket_id: int | None = None, issue_id: int | None = None) -> dict:
+        """kind -> row, for one ticket or one issue."""
+        if ticket_id is not None:
+            rows = self._all("SELECT * FROM drift WHERE ticket_id = ? ORDER BY key", ticket_id)
+        else:
+            rows = self._all("SELECT * FROM drift WHERE issue_id = ? ORDER BY key", issue_id)
+        return {r["kind"]: {**r, "data": json.loads(r["data"] or "{}")} for r in rows}
+
+    def drifts(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM drift ORDER BY seen_at, key")
 
     # ---------------------------------------------------------------- time entries
     def time_entry_ids(self, ids: Iterable[int]) -> set[int]:
