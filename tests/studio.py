@@ -69,7 +69,7 @@ class Studio:
 path = "var/syncd.db"
 
 [zendesk]
-url = "{self.emu.url}"
+url = "{o.get("zendesk_url", self.emu.url)}"
 email = "{AGENT_EMAIL}"
 token_env = "SYNCD_TEST_ZENDESK_TOKEN"
 work_tag = "redmine"
@@ -78,10 +78,10 @@ hours_field_id = {self.hours_field}
 estimate_field_id = {self.estimate_field}
 notify_client = {str(o.get("notify_client", True)).lower()}
 timeout = {o.get("zendesk_timeout", 5)}
-ratelimit_budget = 5
+ratelimit_budget = {o.get("zendesk_ratelimit_budget", 5)}
 
 [redmine]
-url = "{self.redmine.url}"
+url = "{o.get("redmine_url", self.redmine.url)}"
 key_env = "SYNCD_TEST_REDMINE_KEY"
 ticket_field_id = {self.redmine.ticket_field_id}
 done_statuses = ["Resolved", "Closed"]
