@@ -127,8 +127,9 @@ def parse_plans(path: Any, raw: Any, reader: type[_Reader]) -> dict[str, Plan]:
             price=parse_decimal(r, "price"),
             price_field_id=r.get("price_field_id", int, None),
             vat_rate=parse_decimal(r, "vat_rate"),
-            sla=r.get("sla", dict, {}),
+            sla=_sla_targets(reader(path, f"plans.{name}.sla", r.get("sla", dict, {})), reader),
         )
+        r.reject_unknown()
         needs = {
             "hourly": ("rate",),
             "tariff": ("fee", "overage_rate"),
@@ -170,6 +171,7 @@ def parse_billing(path: Any, raw: Any, reader: type[_Reader]) -> BillingSettings
             entry_value=None if value is None else str(value),
             within_warranty=r.get("within_warranty", bool, None),
         )
+        r.reject_unknown()
         if (rule.entry_field_id is None) != (rule.entry_value is None):
             r.fail("entry_field_id", "entry_field_id and entry_value go together")
         conditions = (
@@ -186,13 +188,39 @@ def parse_billing(path: Any, raw: Any, reader: type[_Reader]) -> BillingSettings
                 "entry_field_id/entry_value or within_warranty",
             )
         rules.append(rule)
-    return BillingSettings(
+    settings = BillingSettings(
         rules=tuple(rules),
         studio_name=b.get("studio_name", str, ""),
         estimate_tolerance=parse_decimal(b, "estimate_tolerance", "0.20") or Decimal("0"),
         output_dir=b.get("output_dir", str, "var/reports"),
         report_at=_clock(b, "report_at", "06:00"),
     )
+    b.reject_unknown()
+    return settings
+
+
+SLA_PRIORITIES = ("low", "normal", "high", "urgent")  # Zendesk's ticket priorities
+
+
+def _sla_targets(r: _Reader, reader: type[_Reader], *, nested: bool = False) -> dict[str, Any]:
+    """[plans.X.sla] and its per-priority tables, checked at load: the SLA report reads them
+    months later, and a target written as "180" or a misspelt key would silently vanish."""
+    out: dict[str, Any] = {}
+    for key in ("first_reply_minutes", "resolution_minutes"):
+        value = r.get(key, int, None, check=lambda v: None if v > 0 else "must be greater than 0")
+        if value is not None:
+            out[key] = value
+    if r.get("ack_cutoff", str, None) is not None:
+        _clock(r, "ack_cutoff", "12:00")
+        out["ack_cutoff"] = r.table["ack_cutoff"]
+    if not nested:
+        for priority in SLA_PRIORITIES:
+            table = r.get(priority, dict, None)
+            if table is not None:
+                sub = reader(r.path, f"{r.section}.{priority}", table)
+                out[priority] = _sla_targets(sub, reader, nested=True)
+    r.reject_unknown()
+    return out
 
 
 def _clock(r: _Reader, key: str, default: str) -> tuple[int, int]:

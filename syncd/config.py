@@ -43,9 +43,10 @@ class ZendeskConfig:
     notify_client: bool
     timeout: float
     ratelimit_budget: float
+    source: str = field(default="", compare=False)  # the config file, for error messages
 
     def token(self) -> str:
-        return _secret("zendesk", self.token_env, self.token_file)
+        return _secret("zendesk", self.token_env, self.token_file, source=self.source)
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,10 @@ class RedmineConfig:
     trackers: dict[str, str]  # Zendesk ticket type -> Redmine tracker
     priorities: dict[str, str]  # Zendesk priority -> Redmine priority
     timeout: float
+    source: str = field(default="", compare=False)  # the config file, for error messages
 
     def key(self) -> str:
-        return _secret("redmine", self.key_env, self.key_file)
+        return _secret("redmine", self.key_env, self.key_file, source=self.source, key="key")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,12 @@ class Config:
         return sorted({p for c in self.clients for p in c.redmine_projects})
 
 
-def _secret(section: str, env: str | None, file: str | None) -> str:
+def _secret(
+    section: str, env: str | None, file: str | None, *, source: str = "", key: str = "token"
+) -> str:
+    """The secret from the variable `env`, else the file `file`. Read when a command needs it,
+    not at load; the error still names the config file and the key that points to it."""
+    where = f"{source}: [{section}]" if source else f"[{section}]"
     if env:
         value = os.environ.get(env, "").strip()
         if value:
@@ -133,15 +140,14 @@ def _secret(section: str, env: str | None, file: str | None) -> str:
         try:
             value = Path(file).read_text().strip()
         except OSError as e:
-            raise ConfigError(f"[{section}] secret file {file!r}: {e.strerror}") from None
+            raise ConfigError(f"{where} {key}_file: secret file {file!r}: {e.strerror}") from None
         if value:
             return value
-    where = " or ".join(
-        x
-        for x in (f"environment variable {env}" if env else "", f"file {file}" if file else "")
-        if x
-    )
-    raise ConfigError(f"[{section}] secret is empty or missing: set {where}")
+    tried = [
+        *([f"{key}_env: environment variable {env} is not set or empty"] if env else []),
+        *([f"{key}_file: file {file} is empty"] if file else []),
+    ]
+    raise ConfigError(f"{where} {'; '.join(tried) or f'{key}_env: not set'}")
 
 
 class _Reader:
@@ -152,6 +158,7 @@ class _Reader:
         if not isinstance(table, dict):
             self.fail(None, f"must be a table, got {type(table).__name__}")
         self.table: dict[str, Any] = table
+        self.seen: set[str] = set()  # keys asked for: the rest are unknown (typos)
 
     def fail(self, key: str | None, problem: str) -> None:
         # A top-level key is a section of its own: [zendesk], [[clients]].
@@ -161,6 +168,7 @@ class _Reader:
     def get(
         self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, check: Any = None
     ) -> Any:
+        self.seen.add(key)
         if key not in self.table:
             if default is ...:
                 self.fail(key, "is required")
@@ -177,6 +185,14 @@ class _Reader:
                 self.fail(key, problem)
         return value
 
+    def reject_unknown(self) -> None:
+        """A key nobody reads is a typo (`notify_clent = false`) that would silently keep
+        the default: name it, with the keys that are known here."""
+        unknown = [k for k in self.table if k not in self.seen]
+        if unknown:
+            known = ", ".join(sorted(self.seen))
+            self.fail(unknown[0], f"unknown key (a typo?); the keys here are {known}")
+
     def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
         value = self.get(key, list, default)
         if any(not isinstance(v, str) or not v for v in value):
@@ -185,8 +201,9 @@ class _Reader:
 
     def mapping(self, key: str, default: dict[str, str]) -> dict[str, str]:
         value = self.get(key, dict, default)
-        if any(not isinstance(v, str) for v in value.values()):
-            self.fail(key, "values must be strings")
+        for name, v in value.items():
+            if not isinstance(v, str):
+                self.fail(key, f"values must be strings; {name} = {v!r} is {type(v).__name__}")
         return dict(value)
 
 
@@ -240,6 +257,10 @@ def load_config(path: str | Path) -> Config:
 
     st = _Reader(path, "state", top.get("state", dict, {}))
     state_path = _resolve(base, st.get("path", str, "var/syncd.db"))
+    problem = _state_path_problem(state_path)
+    if problem:
+        st.fail("path", problem)
+    st.reject_unknown()
 
     z = _Reader(path, "zendesk", top.get("zendesk", dict))
     zendesk = ZendeskConfig(
@@ -254,12 +275,14 @@ def load_config(path: str | Path) -> Config:
         notify_client=z.get("notify_client", bool, True),
         timeout=float(z.get("timeout", (int, float), 30, check=_positive)),
         ratelimit_budget=float(z.get("ratelimit_budget", (int, float), 120, check=_positive)),
+        source=str(path),
     )
     if not zendesk.token_env and not zendesk.token_file:
         z.fail(
             "token_env",
             "is required (or token_file): the name of the variable holding the API token",
         )
+    z.reject_unknown()
 
     r = _Reader(path, "redmine", top.get("redmine", dict))
     redmine = RedmineConfig(
@@ -278,9 +301,11 @@ def load_config(path: str | Path) -> Config:
             "priorities", {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
         ),
         timeout=float(r.get("timeout", (int, float), 30, check=_positive)),
+        source=str(path),
     )
     if not redmine.key_env and not redmine.key_file:
         r.fail("key_env", "is required (or key_file): the name of the variable holding the API key")
+    r.reject_unknown()
 
     s = _Reader(path, "sync", top.get("sync", dict, {}))
     since = s.get("since", (str, date), None)
@@ -300,6 +325,7 @@ def load_config(path: str | Path) -> Config:
         language=s.get("language", str, "ru", check=_language),
     )
     templates_dir = _resolve(base, s.get("templates_dir", str, str(_default_templates())))
+    s.reject_unknown()
 
     plans = parse_plans(path, top.get("plans", dict, {}), _Reader)
     billing = parse_billing(path, top.get("billing", dict, {}), _Reader)
@@ -309,6 +335,12 @@ def load_config(path: str | Path) -> Config:
     from reports.calendar import Calendar
 
     Calendar.from_config(top.get("calendar", dict, None), source=str(path))
+    unknown = [k for k in raw if k not in top.seen]
+    if unknown:
+        raise ConfigError(
+            f"{path}: [{unknown[0]}]: unknown section (a typo?); the sections are "
+            + ", ".join(sorted(top.seen))
+        )
     return Config(
         path=path,
         state_path=state_path,
@@ -375,6 +407,7 @@ def _clients(path: Path, items: list[Any], plans: dict[str, Plan]) -> tuple[Clie
             changes.append(
                 (ch.get("from", str, check=_month), ch.get("plan", str, check=known_plan))
             )
+            ch.reject_unknown()
         launched = c.get("launched_on", (str, date), None)
         if isinstance(launched, str):
             try:
@@ -397,6 +430,7 @@ def _clients(path: Path, items: list[Any], plans: dict[str, Plan]) -> tuple[Clie
                 email=c.get("email", str, None, check=address_problem),
             )
         )
+        c.reject_unknown()
     return tuple(clients)
 
 
@@ -415,6 +449,24 @@ def _month(value: str) -> str | None:
     except ValueError:
         return f"must be a month like 2026-10, got {value!r}"
     return None if len(value) == 7 else f"must be a month like 2026-10, got {value!r}"
+
+
+def _state_path_problem(path: Path) -> str | None:
+    """Why the state file can't be created or opened at `path`, found at load: otherwise the
+    first command dies in SQLite or mkdir with a traceback that names no key."""
+    if path.is_dir():
+        return f"{path} is a directory; name a file, e.g. {path / 'syncd.db'}"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # missing folders are created
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory, so {path} can't be created"
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"{path}: no permission to read and write it"
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        return f"no permission to create files in {parent}"
+    return None
 
 
 def _resolve(base: Path, value: str) -> Path:

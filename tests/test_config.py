@@ -562,7 +562,7 @@ def test_unreadable_token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     path = _token_config(tmp_path, file="missing-token")
     with pytest.raises(ConfigError) as info:
         load_config(path).zendesk.token()
-    assert "[zendesk] secret file" in str(info.value)
+    assert str(info.value).startswith(f"{path}: [zendesk] token_file: secret file ")
     assert "missing-token" in str(info.value)
 
 
