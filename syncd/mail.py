@@ -36,7 +36,7 @@ import re
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
@@ -106,6 +106,7 @@ class MailConfig:
     body_template: str = DEFAULT_BODY
     timeout: float = 30.0
     ca_file: str | None = None
+    source: str = field(default="", compare=False)  # the config file, for error messages
 
     @property
     def sender_address(self) -> str:
@@ -122,7 +123,9 @@ class MailConfig:
             return None
         from syncd.config import _secret  # not at the top: syncd.config imports this module
 
-        value = _secret("mail", self.password_env, self.password_file)
+        value = _secret(
+            "mail", self.password_env, self.password_file, source=self.source, key="password"
+        )
         register_secret(value)
         return value
 
@@ -206,6 +209,7 @@ def parse_mail(path: Any, raw_table: Any, reader_cls: type[_Reader]) -> MailConf
             )
         ),
         ca_file=_ca_file(m, base),
+        source=str(path),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 from reliability import figure
 
 from syncd import cli
@@ -139,6 +140,14 @@ def assert_one_clear_line(code: int, err: str, path: Path, *names: str) -> str:
     for name in names:
         assert name in line, (name, line)
     return line
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """cli.main points structlog at this test's captured stderr, closed after the test."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
@@ -457,3 +466,21 @@ def test_billing_sla_mail_and_state_errors(
     )
     assert_one_clear_line(code, err, conf, where, problem)
     assert out == ""
+
+
+def test_a_missing_smtp_password_names_the_file_and_the_key(conf: Path, monkeypatch) -> None:
+    monkeypatch.delenv("SYNCD_SWEEP_SMTP_PASSWORD", raising=False)
+    conf.write_text(
+        EXAMPLE_TEXT + '\n[mail]\nhost = "smtp.example.com"\nusername = "billing"\n'
+        'password_env = "SYNCD_SWEEP_SMTP_PASSWORD"\nsender = "a@b.example"\n'
+        'manager = ["m@b.example"]\n',
+        encoding="utf-8",
+    )
+    mail = load_config(conf).mail
+    assert mail is not None
+    with pytest.raises(ConfigError) as info:
+        mail.password()
+    assert str(info.value) == (
+        f"{conf}: [mail] password_env: environment variable SYNCD_SWEEP_SMTP_PASSWORD is not "
+        "set or empty"
+    )

@@ -579,6 +579,7 @@ def test_missing_password_is_a_clear_not_retryable_error(
     mail = config(free_port(), username="billing", password_env=PASSWORD_ENV)
     error = failed(lambda: send(mail, Effects(store), reports))
     assert not error.retryable and f"environment variable {PASSWORD_ENV}" in str(error)
+    assert f"[mail] password_env: environment variable {PASSWORD_ENV}" in str(error)
     assert journal(store) == {}
 
 
