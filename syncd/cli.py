@@ -237,6 +237,15 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
         if args.out
         else (config.path.resolve().parent / config.billing.output_dir / args.month)
     )
+    try:  # before the month is re-read and computed: a bad folder is named, not a traceback
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if args.out:
+            print(f"syncd: --out {out}: cannot create it: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        raise ConfigError(
+            f"{config.path}: [billing] output_dir: cannot create {out}: {e.strerror}"
+        ) from None
     if args.report == "sla":
         from reports.sla_model import pct_text
 

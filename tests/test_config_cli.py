@@ -443,6 +443,12 @@ BILLING_AND_MAIL = [
         "[state] path",
         "not a directory",
     ),
+    (
+        "output-dir",
+        ('output_dir = "var/reports"', 'output_dir = "/etc/hostname/reports"'),
+        "[billing] output_dir",
+        "cannot create /etc/hostname/reports/2026-10: Not a directory",
+    ),
     ("tracker-value", ('incident = "Bug"', "incident = 1"), "[redmine] trackers", "incident = 1"),
 ]
 
@@ -484,3 +490,11 @@ def test_a_missing_smtp_password_names_the_file_and_the_key(conf: Path, monkeypa
         f"{conf}: [mail] password_env: environment variable SYNCD_SWEEP_SMTP_PASSWORD is not "
         "set or empty"
     )
+
+
+def test_an_unusable_out_folder_is_a_usage_error(conf: Path, capsys) -> None:
+    conf.write_text(EXAMPLE_TEXT, encoding="utf-8")
+    args = ["report", "sla", "--month", "2026-10", "--out", "/etc/hostname/out"]
+    code, out, err = run_main(["--config", str(conf), *args], capsys)
+    assert code == 2 and out == ""
+    assert err == "syncd: --out /etc/hostname/out: cannot create it: Not a directory\n"
