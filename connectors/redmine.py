@@ -98,6 +98,66 @@ class RedmineConnector:
         # returns every issue: check the value ourselves.
         return [i for i in issues if i.custom_fields.get(field_id, "").strip() == value]
 
+    def issues_by_ids(self, issue_ids: list[int]) -> list[Issue]:
+        """The issues that still exist and are visible, wherever they are now (no project
+        filter): a linked issue moved out of the client's projects is found here, and one
+        missing from the answer was deleted or hidden."""
+        found: list[Issue] = []
+        for i in range(0, len(issue_ids), PAGE):
+            chunk = ",".join(str(n) for n in issue_ids[i : i + PAGE])
+            raw = self._call(
+                lambda c=chunk: self._get(
+                    "/issues.json", {"issue_id": c, "status_id": "*", "limit": PAGE}
+                )
+            )
+            found += [self._issue(x) for x in raw.get("issues", [])]
+        return found
+
+    def issue_notes(self, issue_id: int) -> list[str]:
+        """The notes in the issue's history (verifies a note after a crash)."""
+        raw = self._call(lambda: self._get(f"/issues/{issue_id}.json", {"include": "journals"}))
+        return [j.get("notes") or "" for j in raw["issue"].get("journals", [])]
+
+    def ticket_field_available(self, field_id: int, project: str, tracker: str) -> bool | None:
+        """Can a new issue in this project and tracker carry the ticket field? Redmine drops a
+        custom field the issue can't have without a word, so this is asked before creating.
+        True/False when known; None when it can't be told (no issue to look at, no admin)."""
+        project_id = self._project_ids_by_identifier().get(project)
+        if project_id is None:
+            return None
+        tracker_id = self._id("trackers", tracker)
+        # An issue of that project and tracker lists exactly the fields such an issue has.
+        raw = self._call(
+            lambda: self._get(
+                "/issues.json",
+                {
+                    "project_id": project_id,
+                    "subproject_id": "!*",
+                    "tracker_id": tracker_id,
+                    "status_id": "*",
+                    "sort": "id:desc",
+                    "limit": 1,
+                },
+            )
+        )
+        for x in raw.get("issues", []):
+            return any(int(c["id"]) == field_id for c in x.get("custom_fields", []))
+        try:
+            fields = self._call(lambda: self._get("/custom_fields.json", {}))["custom_fields"]
+        except ConnectorError as e:
+            if e.status == 403:  # not an admin: nothing more to learn
+                return None
+            raise
+        field = next(
+            (f for f in fields if f["id"] == field_id and f.get("customized_type") == "issue"),
+            None,
+        )
+        if field is None:
+            return False
+        if not any(t["id"] == tracker_id for t in field.get("trackers") or []):
+            return False
+        return None  # exists for the tracker; whether for this project only an issue can tell
+
     def time_entry_pages(
         self, *, projects: dict[str, int], since: date | None = None, until: date | None = None
     ) -> Iterator[list[TimeEntry]]:
@@ -152,6 +212,10 @@ class RedmineConnector:
     def projects(self) -> set[str]:
         return set(self._project_ids().values())
 
+    def _project_ids_by_identifier(self) -> dict[str, int]:
+        known = {ident: pid for pid, ident in self._identifiers.items()}
+        return known or self.project_ids()
+
     def _learn(self, projects: dict[str, int]) -> None:
         self._identifiers.update({pid: ident for ident, pid in projects.items()})
 
@@ -191,12 +255,15 @@ class RedmineConnector:
         status: str | None = None,
         notes: str | None = None,
         custom_fields: dict[int, str] | None = None,
+        private_notes: bool = False,
     ) -> None:
         fields: dict[str, Any] = {}
         if status:
             fields["status_id"] = self._id("statuses", status)
         if notes:
             fields["notes"] = notes
+            if private_notes:
+                fields["private_notes"] = True
         if custom_fields:
             fields["custom_fields"] = [{"id": k, "value": v} for k, v in custom_fields.items()]
         self._call(

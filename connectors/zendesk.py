@@ -152,6 +152,10 @@ class ZendeskConnector:
             )
         return out
 
+    def user_suspended(self, user_id: int) -> bool:
+        user = self._call(lambda: self.api.users(id=user_id))
+        return bool(getattr(user, "suspended", False))
+
     def whoami(self) -> str:
         me = self._call(lambda: self.api.users.me())
         if not getattr(me, "id", None):

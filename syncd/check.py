@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from connectors.base import ConnectorError
 from syncd import app
@@ -71,6 +72,8 @@ def run_checks(config: Config, *, out: Callable[[str], None]) -> list[str]:
                         f"client {client.id}: project {project!r} not found or not visible "
                         "to this API key"
                     )
+            if client.issue_project in projects:
+                _check_ticket_field(config, redmine, client.issue_project, ok, bad)
         statuses = redmine.statuses()
         wanted = [*config.redmine.done_statuses, config.redmine.reopen_status]
         missing = [s for s in wanted if s.casefold() not in {n.casefold() for n in statuses}]
@@ -86,6 +89,32 @@ def run_checks(config: Config, *, out: Callable[[str], None]) -> list[str]:
     _check_billing(config, ok, bad, out)
     out("all checks passed" if not problems else f"{len(problems)} problem(s)")
     return problems
+
+
+def _check_ticket_field(
+    config: Config,
+    redmine: Any,
+    project: str,
+    ok: Callable[[str], None],
+    bad: Callable[[str], None],
+) -> None:
+    """New issues go to the client's first project, with any tracker the config may pick:
+    each must be able to carry the ticket field, or syncd refuses to create issues there."""
+    fid = config.redmine.ticket_field_id
+    trackers = sorted({config.redmine.default_tracker, *config.redmine.trackers.values()})
+    for tracker in trackers:
+        available = redmine.ticket_field_available(fid, project, tracker)
+        where = f"project {project}, tracker {tracker}"
+        if available is False:
+            bad(
+                f"[redmine] ticket_field_id = {fid} is not available for new issues in {where}: "
+                "deleted, or not enabled for that project or tracker (Administration → Custom "
+                "fields); syncd creates no issues there until it is"
+            )
+        elif available:
+            ok(f"[redmine] ticket_field_id = {fid} available in {where}")
+        else:
+            ok(f"[redmine] ticket_field_id = {fid} in {where}: checked at the first issue")
 
 
 def _check_billing(

@@ -28,6 +28,7 @@ from mappings.issues import new_issue
 from mappings.references import ticket_id_from_field, ticket_refs
 from mappings.statuses import FINAL_TICKET_STATUSES, is_done, needs_issue, ticket_reopened
 from syncd.config import Client, Config
+from syncd.drift import DriftFlow
 from syncd.effects import Effects
 from syncd.failures import PerItemFailures
 from syncd.flow import Stats
@@ -44,7 +45,7 @@ ISSUES_CURSOR = "redmine_issues"
 EXPORT_LAG = timedelta(minutes=1, seconds=5)
 
 
-class Engine(HoursFlow, PerItemFailures):
+class Engine(HoursFlow, PerItemFailures, DriftFlow):
     def __init__(
         self,
         config: Config,
@@ -70,6 +71,7 @@ class Engine(HoursFlow, PerItemFailures):
         self._source("zendesk_tickets", self.pull_tickets)
         self._source("zendesk_events", self.pull_events)
         self._source("hours", self.push_hours)
+        self._source("links", self.check_links)
         return self.stats
 
     def _source(self, name: str, step: Callable[[], None]) -> None:
@@ -133,7 +135,10 @@ class Engine(HoursFlow, PerItemFailures):
         link = self.store.link_by_issue(issue.id)
         if link is None:
             self.adopt_issue(issue, field_value)
-        elif link["issue_status"] != issue.status:
+            return
+        # Moved to another client's project, its ticket field cleared: see syncd/drift.py.
+        self.issue_drift(issue, link, known["project"] if known else None)
+        if link["issue_status"] != issue.status:
             self.relay_status(link, issue)
 
     def adopt_issue(self, issue: Issue, field_value: str | None) -> None:
@@ -198,7 +203,6 @@ class Engine(HoursFlow, PerItemFailures):
             self.store.update_link(ticket_id, issue_status=issue.status)
             return
         language = self._language(link.get("client"))
-        done_statuses = self.config.redmine.done_statuses
         values = {
             "issue_id": issue.id,
             "issue_url": issue.url,
@@ -207,7 +211,22 @@ class Engine(HoursFlow, PerItemFailures):
             "subject": (ticket or {}).get("subject") or issue.subject,
             "ticket_id": ticket_id,
         }
-        if is_done(issue.status, done_statuses) and not is_done(old or "", done_statuses):
+        try:
+            self._relay(link, issue, language, values)
+        except ConnectorError as e:
+            # Deleted (404) or closed by a merge (422) since the feed last showed it: dropped,
+            # not retried forever (syncd/drift.py reports it).
+            if e.status not in (404, 422) or not self.ticket_gone(ticket_id):
+                raise
+            log.info("status_not_relayed", ticket=ticket_id, issue=issue.id, reason="ticket gone")
+        with self.store.atomic():
+            self.store.update_link(ticket_id, issue_status=issue.status)
+
+    def _relay(self, link: dict, issue: Issue, language: str, values: dict) -> None:
+        ticket_id, done_statuses = link["ticket_id"], self.config.redmine.done_statuses
+        if is_done(issue.status, done_statuses) and not is_done(
+            values["old_status"], done_statuses
+        ):
             self.finish_ticket(link, issue, language, values)
         else:
             note = self.messages.render("status_note", language, **values)
@@ -221,8 +240,6 @@ class Engine(HoursFlow, PerItemFailures):
                 issue_id=issue.id,
                 settle=self.config.zendesk.timeout,
             )
-        with self.store.atomic():
-            self.store.update_link(ticket_id, issue_status=issue.status)
 
     def finish_ticket(self, link: dict, issue: Issue, language: str, values: dict) -> None:
         """The issue is done: tell the client (or note it) and solve the ticket, in one update."""
@@ -336,6 +353,8 @@ class Engine(HoursFlow, PerItemFailures):
                     "ticket_unassigned", ticket=ticket.id, organization=ticket.organization_id
                 )
             return
+        # Merged, deleted, spam, another organization: see syncd/drift.py.
+        self.ticket_drift(ticket, link)
         issue = self.store.issue(link["issue_id"])
         if link["origin"] != "created" and ticket.status not in FINAL_TICKET_STATUSES:
             self.show_adopted_link(ticket, link["issue_id"])
@@ -366,6 +385,8 @@ class Engine(HoursFlow, PerItemFailures):
             priorities=cfg.redmine.priorities,
             estimate_field_id=cfg.zendesk.estimate_field_id,
         )
+        if not self.store.effect(f"create_issue:{ticket.id}"):
+            self.ensure_ticket_field(new.project, new.tracker or cfg.redmine.default_tracker)
         issue = self.effects.run(
             f"create_issue:{ticket.id}",
             "create_issue",
@@ -398,6 +419,9 @@ class Engine(HoursFlow, PerItemFailures):
                 )
             self.stats.created += 1
             log.info("issue_created", ticket=ticket.id, issue=issue.id, project=issue.project)
+            field = issue.custom_fields.get(cfg.redmine.ticket_field_id, "")
+            if ticket_id_from_field(field) != ticket.id:
+                self.created_without_field(issue, new.project, new.tracker or "")
         self.announce_link(
             ticket, issue.id, issue.project, issue.url, issue.estimated_hours, client.id
         )
@@ -491,6 +515,11 @@ class Engine(HoursFlow, PerItemFailures):
         issue_row = self.store.issue(link["issue_id"])
         if not issue_row or not is_done(issue_row["status"], self.config.redmine.done_statuses):
             return  # the issue is still open: the work goes on where it is
+        if self.issue_is_gone(link["issue_id"]):
+            log.info(
+                "issue_not_reopened", ticket=ticket.id, issue=link["issue_id"], reason="deleted"
+            )
+            return
         status = self.config.redmine.reopen_status
         note = self.messages.render(
             "reopen_note",

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import structlog
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, NotFound
 from syncd.effects import NotSettled
 from syncd.flow import Flow
 from syncd.state import parse_iso
@@ -68,9 +68,27 @@ class PerItemFailures(Flow):
                 continue
             number = int(ident)
             fetch: dict[str, Callable[[], None]] = {
-                "ticket": lambda n=number: self.handle_ticket(self.helpdesk.get_ticket(n)),
-                "issue": lambda n=number: self.handle_issue(self.tracker.get_issue(n)),
+                "ticket": lambda n=number: self._retry_ticket(n),
+                "issue": lambda n=number: self._retry_issue(n),
                 "hours": lambda n=number: self.push_ticket_hours(n),
             }
             if kind in fetch:
                 self._item(failure["item"], fetch[kind])
+
+    # A failed item whose ticket or issue was deleted meanwhile answers 404 for good: that is
+    # recorded as drift (syncd/drift.py) and the failure ends, instead of a retry every day.
+    def _retry_ticket(self, ticket_id: int) -> None:
+        try:
+            ticket = self.helpdesk.get_ticket(ticket_id)
+        except NotFound:
+            self.ticket_vanished(ticket_id)
+            return
+        self.handle_ticket(ticket)
+
+    def _retry_issue(self, issue_id: int) -> None:
+        try:
+            issue = self.tracker.get_issue(issue_id)
+        except NotFound:
+            self.issue_vanished(issue_id)
+            return
+        self.handle_issue(issue)

@@ -26,11 +26,13 @@ class Stats:
     hours_pushed: int = 0
     failures: int = 0
     sources_failed: list[str] = field(default_factory=list)
+    # Redmine set up so that syncd must refuse work (the ticket field gone): says what to fix.
+    config_errors: list[str] = field(default_factory=list)
     writes: dict[str, int] = field(default_factory=dict)  # effects performed, by kind
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.sources_failed
+        return not self.failures and not self.sources_failed and not self.config_errors
 
 
 class Flow:

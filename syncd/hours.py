@@ -112,7 +112,8 @@ class HoursFlow(Flow):
                     hours=text,
                 )
             except ConnectorError as e:
-                if e.status != 422 or not self._ticket_is_final(ticket_id):
+                # 422: closed meanwhile (a merge closes at once); 404: deleted or spam.
+                if e.status not in (404, 422) or not self.ticket_gone(ticket_id):
                     raise
                 log.info("hours_not_pushed", ticket=ticket_id, hours=text, reason="closed")
                 text = link["hours_pushed"]
@@ -120,12 +121,6 @@ class HoursFlow(Flow):
                 self.stats.hours_pushed += 1
         with self.store.atomic():
             self.store.update_link(ticket_id, hours_pushed=text, hours_dirty=0)
-
-    def _ticket_is_final(self, ticket_id: int) -> bool:
-        """Re-read a ticket that refused an update; remember it if it is closed for good."""
-        ticket = self.helpdesk.get_ticket(ticket_id)
-        self.save_ticket(ticket)
-        return ticket.status in FINAL_TICKET_STATUSES
 
 
 def hours_text(hours: Decimal) -> str:

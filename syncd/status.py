@@ -36,6 +36,7 @@ def collect_status(config: Config) -> dict[str, Any]:
             "failures": store.failures(),
             "pending_effects": store.pending_effects(),
             "conflicts": store.conflicts(),
+            "drift": store.drifts(),
             "unassigned_tickets": store.unassigned_tickets(),
             "effects_done": store.effect_counts(),
             "counts": {t: store.count(t) for t in ("tickets", "issues", "time_entries")},
@@ -88,6 +89,11 @@ def print_status(data: dict[str, Any]) -> None:
         "adoption conflicts",
         data["conflicts"],
         lambda c: f"issue #{c['issue_id']} names ticket #{c['ticket_id']}: {c['reason']}",
+    )
+    _section(
+        "changed behind syncd's back (links kept, nothing duplicated)",
+        data.get("drift") or [],
+        lambda d: f"{d['kind']}: {d['detail']} (since {d['seen_at'][:19]})",
     )
     _section(
         "unassigned tickets (tagged, but no configured client)",
