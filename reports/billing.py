@@ -174,6 +174,7 @@ class Billing:
                     note = _join(note, say(lang, "within_tariff"))
                 else:
                     note = _join(note, say(lang, "subscription_covers"))
+            note = _join(note, self._drift_note(group, lang))
             lines.append(
                 Line(
                     ticket_id=group.ticket_id,
@@ -392,6 +393,26 @@ class Billing:
         if ticket_id not in self._tickets:
             self._tickets[ticket_id] = self.store.ticket(ticket_id)
         return self._tickets[ticket_id]
+
+    def _drift_note(self, group: _Group, lang: str) -> str:
+        """A request whose ticket was merged, deleted, marked as spam or moved to another
+        organization is still billed from its Redmine hours, but never silently: the line
+        says what happened (syncd/drift.py records it)."""
+        if not group.ticket_id:
+            return ""
+        drift = self.store.drift_of(ticket_id=group.ticket_id)
+        words = []
+        if "ticket_merged" in drift:
+            target = drift["ticket_merged"]["data"].get("target")
+            words.append(
+                say(lang, "ticket_merged", target=target)
+                if target
+                else say(lang, "ticket_merged_elsewhere")
+            )
+        for kind in ("ticket_spam", "ticket_deleted", "ticket_client_changed"):
+            if kind in drift:
+                words.append(say(lang, kind))
+        return "; ".join(words)
 
     def _subject(self, group: _Group, lang: str) -> str:
         if group.ticket_id:

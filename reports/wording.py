@@ -30,6 +30,11 @@ WORDS: dict[str, dict[str, str]] = {
         "activity_changed": ", {old} → {new}",
         "recalculated": "recalculated (rules or plan)",
         "charges_recalculated": "plan charges recalculated: {old} → {new}",
+        "ticket_merged": "the Zendesk ticket was merged into #{target}",
+        "ticket_merged_elsewhere": "the Zendesk ticket was merged into another ticket",
+        "ticket_deleted": "the Zendesk ticket was deleted",
+        "ticket_spam": "the Zendesk ticket was deleted as spam",
+        "ticket_client_changed": "the Zendesk ticket now belongs to another organization",
     },
     "ru": {
         "rounded_up": "{hours} ч округлено вверх до шага {step} ч",
@@ -55,6 +60,11 @@ WORDS: dict[str, dict[str, str]] = {
         "activity_changed": ", {old} → {new}",
         "recalculated": "пересчитано (правила или тариф)",
         "charges_recalculated": "платежи по тарифу пересчитаны: {old} → {new}",
+        "ticket_merged": "тикет Zendesk объединён с #{target}",
+        "ticket_merged_elsewhere": "тикет Zendesk объединён с другим тикетом",
+        "ticket_deleted": "тикет Zendesk удалён",
+        "ticket_spam": "тикет Zendesk удалён как спам",
+        "ticket_client_changed": "тикет Zendesk теперь относится к другой организации",
     },
 }
 
