@@ -83,7 +83,7 @@ ratelimit_budget = {o.get("zendesk_ratelimit_budget", 5)}
 [redmine]
 url = "{o.get("redmine_url", self.redmine.url)}"
 key_env = "SYNCD_TEST_REDMINE_KEY"
-ticket_field_id = {self.redmine.ticket_field_id}
+ticket_field_id = {o.get("ticket_field_id", self.redmine.ticket_field_id)}
 done_statuses = ["Resolved", "Closed"]
 reopen_status = "In Progress"
 timeout = {o.get("redmine_timeout", 20)}
