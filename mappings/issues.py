@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,6 +11,23 @@ from connectors.base import NewIssue, Ticket
 # Redmine's description is plain textile/markdown; a runaway 1 MB client mail would make the
 # issue unreadable and slow every journal page. The full text stays in Zendesk, linked.
 MAX_DESCRIPTION_CHARS = 20_000
+# Control characters (NUL, ESC, ...) are no text; Redmine stores them and shows garbage. Line
+# breaks and tabs are kept in the description (the subject folds all whitespace anyway).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidi overrides and isolates make a subject display in another order than it reads
+# ("Trojan Source"): an issue list must show what the client wrote.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """Text Redmine keeps as written: control characters dropped, a lone surrogate (JSON
+    allows "\\ud800"; UTF-8 can't hold it, Redmine would turn it into '?') becomes U+FFFD."""
+    text = _CONTROL.sub("", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def tracker_for(ticket_type: str | None, trackers: dict[str, str], default: str) -> str:
@@ -28,7 +46,8 @@ def estimate_hours(value: Any) -> Decimal | None:
         hours = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
         return None
-    if not hours.is_finite() or hours > 10_000:
+    # Out of range before quantize: -1e26 has too many digits for it (InvalidOperation).
+    if not hours.is_finite() or not 0 < hours <= 10_000:
         return None
     hours = hours.quantize(Decimal("0.01"))
     return hours if hours > 0 else None
@@ -40,7 +59,7 @@ def ticket_reference(ticket_id: int) -> str:
 
 
 def issue_description(ticket: Ticket, ticket_url: str) -> str:
-    body = ticket.description or ""
+    body = clean_text(ticket.description or "")
     if len(body) > MAX_DESCRIPTION_CHARS:
         body = body[:MAX_DESCRIPTION_CHARS] + "\n\n[…] (truncated; full text in the ticket)"
     return f"{ticket_reference(ticket.id)}: {ticket_url}\n\n{body}".rstrip() + "\n"
@@ -57,13 +76,14 @@ def new_issue(
     priorities: dict[str, str],
     estimate_field_id: int | None,
 ) -> NewIssue:
-    subject = " ".join((ticket.subject or "").split()) or f"Ticket {ticket.id}"
+    subject = " ".join(_BIDI.sub("", clean_text(ticket.subject or "")).split())
+    subject = subject or f"Ticket {ticket.id}"
     estimate = (
         estimate_hours(ticket.custom_fields.get(estimate_field_id)) if estimate_field_id else None
     )
     return NewIssue(
         project=project,
-        # Redmine limits subjects to 255 characters.
+        # Redmine refuses subjects over 255 characters (422).
         subject=subject[:255],
         description=issue_description(ticket, ticket_url),
         tracker=tracker_for(ticket.type, trackers, default_tracker),
