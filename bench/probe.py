@@ -1,0 +1,57 @@
+"""Run syncd's CLI with a stopwatch on its HTTP: `python -m bench.probe SYNCD-ARGS...`.
+
+The hook wraps requests' HTTPAdapter.send, the one call through which both connectors (zenpy
+and python-redmine, on connectors/http.py's session) reach the network: its time covers the
+connection, the request, waiting for the server and reading the body, retries and their
+back-off included; JSON parsing and everything syncd does with the answer happen after it.
+At exit the totals go to $SYNCD_BENCH_PROBE_OUT as JSON:
+{"seconds": s, "requests": n, "by_host": {"127.0.0.1:3200": {"requests": n, "seconds": s}}}
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.adapters import HTTPAdapter
+
+_totals: dict[str, Any] = {"seconds": 0.0, "requests": 0, "by_host": {}}
+_send = HTTPAdapter.send
+
+
+def _timed_send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
+    start = time.perf_counter()
+    try:
+        return _send(self, request, *args, **kwargs)
+    finally:
+        spent = time.perf_counter() - start
+        host = urlsplit(request.url).netloc
+        entry = _totals["by_host"].setdefault(host, {"requests": 0, "seconds": 0.0})
+        entry["requests"] += 1
+        entry["seconds"] += spent
+        _totals["requests"] += 1
+        _totals["seconds"] += spent
+
+
+def _write() -> None:
+    path = os.environ.get("SYNCD_BENCH_PROBE_OUT")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(_totals, f)
+
+
+def main() -> int:
+    HTTPAdapter.send = _timed_send  # type: ignore[method-assign]
+    atexit.register(_write)
+    from syncd.cli import main as syncd_main
+
+    return syncd_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
