@@ -45,17 +45,16 @@ class HoursFlow(Flow):
     def reread_time_entries(self, since: date, until: date) -> None:
         """Re-read a period in full; entries we hold that Redmine no longer lists are gone.
         Deletion happens only after the whole period was read: a failure half way deletes
-        nothing."""
-        seen: dict[int, TimeEntry] = {}
+        nothing. Each page is stored as it comes (with the hours debts it causes), and only the
+        ids seen are remembered, in the store: memory stays flat however long the period."""
         projects = self.projects()
+        self.store.start_reread()
         for page in self.tracker.time_entry_pages(projects=projects, since=since, until=until):
-            seen.update((e.id, e) for e in page)
-        stored = self.store.time_entries_spent_between(
-            since.isoformat(), until.isoformat(), list(projects)
-        )
-        gone = [row for row in stored if row["id"] not in seen]
+            with self.store.atomic():
+                self._save_entries(page)
+                self.store.mark_reread(e.id for e in page)
+        gone = self.store.unseen_time_entries(since.isoformat(), until.isoformat(), list(projects))
         with self.store.atomic():
-            self._save_entries(seen.values())
             self.store.delete_time_entries(row["id"] for row in gone)
             for row in gone:
                 if row["issue_id"]:

@@ -511,6 +511,33 @@ class Store:
             *projects,
         )
 
+    def start_reread(self) -> None:
+        """A scratch list of the entry ids a period re-read has seen: a temporary table of
+        this connection (never in the state file), so finding the entries that are gone takes
+        no memory in proportion to the period."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS reread_seen (id INTEGER PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.reread_seen")
+
+    def mark_reread(self, ids: Iterable[int]) -> None:
+        with self.atomic():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO temp.reread_seen (id) VALUES (?)", [(i,) for i in ids]
+            )
+
+    def unseen_time_entries(
+        self, since: str, until: str, projects: list[str]
+    ) -> list[dict[str, Any]]:
+        """Entries spent in the period on these projects that the re-read did not see."""
+        marks = ",".join("?" * len(projects))
+        return self._all(
+            "SELECT id, issue_id, hours, spent_on FROM time_entries "
+            f"WHERE spent_on BETWEEN ? AND ? AND project IN ({marks}) "
+            "AND id NOT IN (SELECT id FROM temp.reread_seen) ORDER BY id",
+            since,
+            until,
+            *projects,
+        )
+
     def first_spent_on(self, projects: list[str]) -> str | None:
         marks = ",".join("?" * len(projects))
         row = self._one(
