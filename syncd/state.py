@@ -193,30 +193,32 @@ class Store:
 
     def save_ticket(self, t: Ticket, *, client: str | None, wants_issue: bool) -> None:
         self.db["tickets"].upsert(
-            {
-                "id": t.id,
-                "subject": t.subject,
-                "status": t.status,
-                "type": t.type,
-                "priority": t.priority,
-                "tags": json.dumps(list(t.tags), ensure_ascii=False),
-                "organization_id": t.organization_id,
-                "client": client,
-                "requester_id": t.requester_id,
-                "assignee_id": t.assignee_id,
-                "created_at": iso(t.created_at),
-                "updated_at": iso(t.updated_at),
-                "due_at": iso(t.due_at),
-                "url": t.url,
-                "wants_issue": int(wants_issue),
-                "custom_fields": json.dumps(
-                    {str(k): v for k, v in sorted(t.custom_fields.items())},
-                    ensure_ascii=False,
-                    default=str,
-                ),
-                "satisfaction": t.satisfaction,
-                "metrics": json.dumps(t.metrics, sort_keys=True) if t.metrics else None,
-            },
+            utf8_row(
+                {
+                    "id": t.id,
+                    "subject": t.subject,
+                    "status": t.status,
+                    "type": t.type,
+                    "priority": t.priority,
+                    "tags": json.dumps(list(t.tags), ensure_ascii=False),
+                    "organization_id": t.organization_id,
+                    "client": client,
+                    "requester_id": t.requester_id,
+                    "assignee_id": t.assignee_id,
+                    "created_at": iso(t.created_at),
+                    "updated_at": iso(t.updated_at),
+                    "due_at": iso(t.due_at),
+                    "url": t.url,
+                    "wants_issue": int(wants_issue),
+                    "custom_fields": json.dumps(
+                        {str(k): v for k, v in sorted(t.custom_fields.items())},
+                        ensure_ascii=False,
+                        default=str,
+                    ),
+                    "satisfaction": t.satisfaction,
+                    "metrics": json.dumps(t.metrics, sort_keys=True) if t.metrics else None,
+                }
+            ),
             pk="id",
         )
 
@@ -235,16 +237,18 @@ class Store:
             else set()
         )
         rows = [
-            {
-                "id": e.id,
-                "ticket_id": e.ticket_id,
-                "at": iso(e.at),
-                "kind": e.kind,
-                "author_id": e.author_id,
-                "public": None if e.public is None else int(e.public),
-                "value": e.value,
-                "previous": e.previous,
-            }
+            utf8_row(
+                {
+                    "id": e.id,
+                    "ticket_id": e.ticket_id,
+                    "at": iso(e.at),
+                    "kind": e.kind,
+                    "author_id": e.author_id,
+                    "public": None if e.public is None else int(e.public),
+                    "value": e.value,
+                    "previous": e.previous,
+                }
+            )
             for e in events
         ]
         if rows:
@@ -284,7 +288,10 @@ class Store:
     def save_user_roles(self, roles: dict[int, tuple[str, str]]) -> None:
         if roles:
             self.db["users"].upsert_all(
-                [{"id": k, "role": role, "name": name} for k, (role, name) in roles.items()],
+                [
+                    utf8_row({"id": k, "role": role, "name": name})
+                    for k, (role, name) in roles.items()
+                ],
                 pk="id",
             )
 
@@ -703,6 +710,20 @@ class Store:
         cur = self.db.execute(sql, list(params))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def utf8_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with text SQLite can store. JSON may carry a lone surrogate ("\\ud800") and
+    Zendesk passes one on; UTF-8 can't hold it, and the UnicodeEncodeError used to end the
+    whole cycle on every run. It becomes U+FFFD, like the reports show it."""
+    out = dict(row)
+    for key, value in row.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                out[key] = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return out
 
 
 def _dec(value: Decimal | None) -> str | None:
