@@ -70,6 +70,8 @@ class Billing:
         self._tickets: dict[int, dict[str, Any] | None] = {}
         self._group_of_issue: dict[int, _Group] = {}
         self._cache: dict[tuple[str, str], ClientInvoice] = {}
+        self._ticket_tags: dict[int, frozenset[str]] = {}
+        self._entry_fields: dict[str | None, dict[str, Any]] = {}
 
     # ================================================================ public
     def report(
@@ -229,12 +231,13 @@ class Billing:
         """Replays the unbroken run of months this plan has been in force (from the client's
         first logged hour at most), keeping a pool of unused hours that expire after
         `rollover_months`; carried hours are used first, oldest first, as they expire first."""
-        first = self.store.first_spent_on(list(client.redmine_projects))
         run: list[str] = []
-        for m in months_back(month, TARIFF_HISTORY_MONTHS):
-            if client.plan_for(m) != plan.name or first is None or m < month_of(first):
-                break
-            run.append(m)
+        if plan.rollover_months:  # without rollover nothing carries over: no replay
+            first = self.store.first_spent_on(list(client.redmine_projects))
+            for m in months_back(month, TARIFF_HISTORY_MONTHS):
+                if client.plan_for(m) != plan.name or first is None or m < month_of(first):
+                    break
+                run.append(m)
         pool: list[tuple[str, Decimal]] = []  # (last month the hours can be used, hours)
         balance = TariffBalance(plan.included_hours, ZERO, ZERO, ZERO, plan.included_hours)
         for m in [*reversed(run), month]:
@@ -261,7 +264,27 @@ class Billing:
         if frozen is not None:
             doc = invoice_from_dict(json.loads(frozen["baseline"]))
             return sum((line.billable_hours for line in doc.lines), ZERO)
-        return sum((line.billable_hours for line in self.compute(client, month).lines), ZERO)
+        plan = self._plan(client, month)
+        if (client.id, month) in self._cache or plan.kind not in ("tariff", "subscription"):
+            return sum((line.billable_hours for line in self.compute(client, month).lines), ZERO)
+        return self._billable_hours(client, plan, month)
+
+    def _billable_hours(self, client: Client, plan: Plan, month: str) -> Decimal:
+        """The billable hours `compute` would show for a month under a plan without rates
+        (a tariff replayed), without building its lines: the billable entries summed per
+        request, each sum rounded as a line's is, then added up."""
+        since, until = month_range(month)
+        entries = self.store.time_entries_spent_between(
+            since.isoformat(), until.isoformat(), list(client.redmine_projects)
+        )
+        per_request: dict[_Group, Decimal] = defaultdict(lambda: ZERO)
+        for entry in entries:
+            group = self._group(entry)
+            rule = self._rule(entry, group, client)
+            if rule is None or rule.billable:
+                per_request[group] += Decimal(entry["hours"])
+        lang = self._language(client)
+        return sum((_round(hours, plan, lang)[0] for hours in per_request.values()), ZERO)
 
     # ================================================================ requests
     def _group(self, entry: dict[str, Any]) -> _Group:
@@ -281,9 +304,8 @@ class Billing:
 
     def _rule(self, entry: dict[str, Any], group: _Group, client: Client) -> BillingRule | None:
         issue = self._issue(entry["issue_id"]) if entry["issue_id"] else None
-        ticket = self._ticket(group.ticket_id) if group.ticket_id else None
-        tags = set(json.loads(ticket["tags"] or "[]")) if ticket else set()
-        fields = json.loads(entry["custom_fields"] or "{}")
+        tags = self._tags(group.ticket_id) if group.ticket_id else frozenset()
+        fields = self._fields(entry["custom_fields"])
         spent = date.fromisoformat(entry["spent_on"])
         warranty = (
             client.launched_on is not None
@@ -393,6 +415,20 @@ class Billing:
         if ticket_id not in self._tickets:
             self._tickets[ticket_id] = self.store.ticket(ticket_id)
         return self._tickets[ticket_id]
+
+    def _tags(self, ticket_id: int) -> frozenset[str]:
+        if ticket_id not in self._ticket_tags:
+            ticket = self._ticket(ticket_id)
+            self._ticket_tags[ticket_id] = frozenset(
+                json.loads(ticket["tags"] or "[]") if ticket else ()
+            )
+        return self._ticket_tags[ticket_id]
+
+    def _fields(self, raw: str | None) -> dict[str, Any]:
+        """An entry's custom fields, parsed once per distinct text (read, never changed)."""
+        if raw not in self._entry_fields:
+            self._entry_fields[raw] = json.loads(raw or "{}")
+        return self._entry_fields[raw]
 
     def _drift_note(self, group: _Group, lang: str) -> str:
         """A request whose ticket was merged, deleted, marked as spam or moved to another

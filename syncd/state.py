@@ -54,6 +54,14 @@ MIGRATIONS[6] = (
     "CREATE INDEX IF NOT EXISTS drift_ticket ON drift (ticket_id)",
     "CREATE INDEX IF NOT EXISTS drift_issue ON drift (issue_id)",
 )
+MIGRATIONS[7] = (
+    # What the reports read: a month of a client's projects (billing: time entries, requests
+    # done), the tickets whose status changed in a month (SLA). Without them every report
+    # scanned the whole history once per client (issue 6, bench/reports_bench.py).
+    "CREATE INDEX IF NOT EXISTS time_entries_project_spent ON time_entries (project, spent_on)",
+    "CREATE INDEX IF NOT EXISTS issues_project_done ON issues (project, done_on)",
+    "CREATE INDEX IF NOT EXISTS ticket_events_at ON ticket_events (at)",
+)
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA = """
