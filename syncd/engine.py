@@ -548,6 +548,11 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
         found = self.tracker.find_issues_by_field(
             self.config.redmine.ticket_field_id, str(ticket_id)
         )
+        # Only the configured projects: an issue elsewhere in the same Redmine (another
+        # studio's Zendesk, an old import) may carry the same ticket number, and taking it for
+        # ours would link the ticket to a stranger's issue and never create its own.
+        mine = set(self.config.all_projects())
+        found = [i for i in found if i.project in mine]
         return min(found, key=lambda i: i.id) if found else None
 
     def _issue_open(self, issue_id: int) -> bool | None:
