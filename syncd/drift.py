@@ -285,6 +285,8 @@ class DriftFlow(Flow):
                 write_note=False,
             )
             return
+        if link["origin"] == "adopted:text":
+            return  # linked by a reference in its text: an empty field is how it always was
         text = note(self._language(link.get("client")), "field_restored", ticket=ticket_id)
         log.warning("ticket_field_cleared", issue=issue.id, ticket=ticket_id)
         self.effects.run(

@@ -19,6 +19,7 @@ from connectors.base import (
     ConnectorError,
     Helpdesk,
     Issue,
+    NotFound,
     Ticket,
     TicketUpdate,
     Tracker,
@@ -528,16 +529,21 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             ticket_url=ticket.url,
         )
         issue_id = link["issue_id"]
-        self.effects.run(
-            f"reopen_issue:{ticket.id}:{link['done_rounds']}",
-            "reopen_issue",
-            describe=f"reopen issue #{issue_id} ({status}): ticket #{ticket.id} was reopened",
-            do=lambda: self.tracker.update_issue(issue_id, status=status, notes=note),
-            verify=lambda: self._issue_open(issue_id),
-            ticket_id=ticket.id,
-            issue_id=issue_id,
-            settle=self.config.redmine.timeout,
-        )
+        try:
+            self.effects.run(
+                f"reopen_issue:{ticket.id}:{link['done_rounds']}",
+                "reopen_issue",
+                describe=f"reopen issue #{issue_id} ({status}): ticket #{ticket.id} was reopened",
+                do=lambda: self.tracker.update_issue(issue_id, status=status, notes=note),
+                verify=lambda: self._issue_open(issue_id),
+                ticket_id=ticket.id,
+                issue_id=issue_id,
+                settle=self.config.redmine.timeout,
+            )
+        except NotFound:
+            # Deleted in Redmine since the last link check: reported, never retried forever.
+            self.issue_vanished(issue_id)
+            return
         with self.store.atomic():
             # Our own status change must not come back as a note on the ticket.
             self.store.update_link(ticket.id, issue_status=status)
