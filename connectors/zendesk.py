@@ -36,7 +36,7 @@ from connectors.base import (
     TicketPage,
     TicketUpdate,
 )
-from connectors.http import make_session
+from connectors.http import make_session, transport_fault
 
 T = TypeVar("T")
 EXPORT_PAGE = 1000  # the export's maximum page size
@@ -69,7 +69,10 @@ class ZendeskConnector:
             domain=domain,
             email=email,
             token=token,
-            session=make_session(timeout=timeout, retry_after_cap=ratelimit_budget),
+            # 429s are zenpy's to wait out, within ratelimit_budget (see connectors/http.py).
+            session=make_session(
+                timeout=timeout, retry_after_cap=ratelimit_budget, retry_429=False
+            ),
             timeout=timeout,
             ratelimit_budget=ratelimit_budget,
             # Its object cache would answer a re-read with the copy we wrote: verification
@@ -223,9 +226,7 @@ class ZendeskConnector:
                 status=status,
             ) from None
         except requests.RequestException as e:
-            raise ConnectorError(
-                f"Zendesk unreachable: {type(e).__name__}", retryable=True
-            ) from None
+            raise ConnectorError(f"Zendesk: {transport_fault(e)}", retryable=True) from None
         except ValueError as e:  # a 2xx with a body that isn't JSON (truncated, proxy page)
             raise ConnectorError(
                 f"Zendesk sent an unreadable response: {_short(str(e))}", retryable=True

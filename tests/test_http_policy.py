@@ -8,6 +8,7 @@ timeouts) runs against a tiny http.server on 127.0.0.1.
 from __future__ import annotations
 
 import email.utils
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -666,3 +667,39 @@ def test_zendesk_time() -> None:
     assert naive.tzinfo is not None and naive == datetime(2026, 10, 5, 9, 12, tzinfo=UTC)
     msk = datetime(2026, 10, 5, 12, 12, tzinfo=UTC).astimezone()
     assert zd_time(msk).utcoffset() == timedelta(0)
+
+
+def test_a_session_can_leave_429_to_its_caller() -> None:
+    """Zendesk's: zenpy waits 429s out within ratelimit_budget, so a transport retry under it
+    would multiply the requests and the wait (tests/test_reliability_faults.py counts them)."""
+    retry = make_session(timeout=5, retry_429=False).get_adapter("http://x").max_retries
+    assert 429 not in retry.status_forcelist
+    for method in ("GET", "POST"):
+        assert retry.is_retry(method, 429, has_retry_after=True) is False
+        assert retry.new(total=1).is_retry(method, 429, has_retry_after=True) is False
+    assert retry.is_retry("GET", 503) is True
+    zendesk = ZendeskConnector("https://acme.zendesk.com", "agent@acme.example", "tok")
+    assert zendesk.api.tickets.session.get_adapter("https://x").max_retries.retry_429 is False
+    redmine = RedmineConnector("http://127.0.0.1:9/", "key")
+    assert redmine.api.engine.session.get_adapter("http://x").max_retries.retry_429 is True
+
+
+def test_transport_fault_names_what_happened(server: Server, sleeps: list[float]) -> None:
+    """requests says "ConnectionError" for most wire faults; the log must say which."""
+    from connectors.http import transport_fault
+
+    server.answer((200, {}, 2.0))
+    with pytest.raises(requests.RequestException) as slow:
+        make_session(timeout=0.2, retries=0).get(server.url + "/slow")
+    assert transport_fault(slow.value) == "timed out waiting for the answer"
+    with pytest.raises(requests.RequestException) as slow_post:
+        make_session(timeout=0.2).post(server.url + "/slow", json={})
+    assert transport_fault(slow_post.value) == "timed out waiting for the answer"
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # bound once, never listened on: connections to it are refused
+    with pytest.raises(requests.RequestException) as refused:
+        make_session(timeout=1, retries=1).get(f"http://127.0.0.1:{port}/")
+    assert transport_fault(refused.value) == "connection refused"
+    assert transport_fault(ValueError("odd")) == "ValueError"
