@@ -12,7 +12,7 @@ from redminelib import Redmine, exceptions
 from redminelib.engines.sync import SyncEngine
 
 from connectors.base import ConnectorError, Issue, NewIssue, NotFound, TimeEntry
-from connectors.http import make_session
+from connectors.http import make_session, transport_fault
 
 PAGE = 100  # Redmine's default maximum page size
 T = TypeVar("T")
@@ -332,9 +332,7 @@ class RedmineConnector:
         except exceptions.BaseRedmineError as e:  # 409, 412, 413, a redirect to https, …
             raise ConnectorError(f"Redmine: {type(e).__name__}: {e}", retryable=False) from None
         except requests.RequestException as e:
-            raise ConnectorError(
-                f"Redmine unreachable: {type(e).__name__}", retryable=True
-            ) from None
+            raise ConnectorError(f"Redmine: {transport_fault(e)}", retryable=True) from None
 
     def _issue(self, x: dict[str, Any]) -> Issue:
         return Issue(
