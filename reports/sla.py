@@ -20,7 +20,7 @@ from reports.calendar import Calendar
 from reports.months import month_range, previous_month
 from reports.sla_model import Breach, DayFlow, SlaReport, Summary, Targets, TicketSla
 from syncd.config import Client, Config
-from syncd.state import Store
+from syncd.state import Store, iso
 
 PING_PONG_OVER = 4  # more public messages than this is "ping-pong"
 AGENT_ROLES = frozenset({"agent", "admin"})
@@ -101,16 +101,34 @@ class Sla:
         as_of = min(
             end, max(generated_at, datetime.fromisoformat(latest) if latest else generated_at)
         )
+        # Only tickets created in the month or whose status changed in it can belong to it
+        # (read with a day to spare either side: stored times are compared as text), with
+        # their events, links, issues and hours in a few queries; decided exactly below.
+        by_client: dict[str, list[dict[str, Any]]] = {c.id: [] for c in clients}
+        margin = timedelta(days=1)
+        for row in self.store.tickets_active_between(iso(start - margin), iso(end + margin)):
+            if row["client"] in by_client:
+                by_client[row["client"]].append(row)
+        ids = [row["id"] for rows in by_client.values() for row in rows]
+        events = self.store.events_of_tickets(ids)
+        links = self.store.links_of_tickets(ids)
+        issues = self.store.rows_by_id("issues", [link["issue_id"] for link in links.values()])
+        hours = self.store.hours_of_trees(issues)
         out = []
         for client in clients:
-            for row in self.store.tickets_of_client(client.id):
+            for row in by_client[client.id]:
                 created = datetime.fromisoformat(row["created_at"])
                 if created >= end:
                     continue
-                line = self._timeline(row["id"], created, as_of)
+                line = self._timeline(events[row["id"]], created, as_of)
                 solved_in_month = line.solved_at is not None and start <= line.solved_at < end
                 if start <= created < end or solved_in_month:
-                    out.append(self._ticket(client, month, row, created, line, as_of))
+                    link = links.get(row["id"])
+                    issue = issues.get(link["issue_id"]) if link else None
+                    actual = hours[issue["id"]] if issue else None
+                    out.append(
+                        self._ticket(client, month, row, created, line, as_of, issue, actual)
+                    )
         return sorted(out, key=lambda t: t.ticket_id)
 
     def summary(
@@ -162,7 +180,10 @@ class Sla:
         created: datetime,
         line: _Timeline,
         as_of: datetime,
+        issue: dict[str, Any] | None,
+        actual: Decimal | None,
     ) -> TicketSla:
+        """`issue`: the linked issue; `actual`: the hours of its tree."""
         targets = self._targets(client, month, row["priority"])
         cal = self.calendar
         first_minutes = (
@@ -171,8 +192,6 @@ class Sla:
         resolution_minutes = (
             cal.business_minutes(created, line.solved_at) if line.solved_at else None
         )
-        link = self.store.link_by_ticket(row["id"])
-        issue = self.store.issue(link["issue_id"]) if link else None
         due = self._promised(row, issue)
         ack_deadline = (
             cal.ack_deadline(created, _clock(targets.ack_cutoff)) if targets.ack_cutoff else None
@@ -190,7 +209,6 @@ class Sla:
             ]
         )
         estimate = Decimal(issue["estimated_hours"]) if issue and issue["estimated_hours"] else None
-        actual = self.store.hours_for_issues(self.store.issue_tree(issue["id"])) if issue else None
         zendesk = json.loads(row["metrics"] or "{}")
         return TicketSla(
             ticket_id=row["id"],
@@ -228,13 +246,16 @@ class Sla:
             zendesk_resolution_minutes=zendesk.get("full_resolution_time"),
         )
 
-    def _timeline(self, ticket_id: int, created: datetime, as_of: datetime) -> _Timeline:
+    def _timeline(
+        self, events: list[dict[str, Any]], created: datetime, as_of: datetime
+    ) -> _Timeline:
+        """From the ticket's events (`Store.events_for`, by time)."""
         roles = self._user_roles()
         first_reply = solved = None
         reopens = messages = 0
         rating = None
         status = None
-        for e in self.store.events_for(ticket_id):
+        for e in events:
             at = datetime.fromisoformat(e["at"])
             if at > as_of:
                 break
