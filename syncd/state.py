@@ -310,7 +310,7 @@ class Store:
             # A linked ticket whose organization changed later is reported as drift, not here;
             # a deleted one (spam) is no request at all.
             "WHERE wants_issue = 1 AND client IS NULL AND status != 'deleted' "
-            "ORDER BY id"
+            "AND id NOT IN (SELECT ticket_id FROM links) ORDER BY id"
         )
 
     # ---------------------------------------------------------------- issues
