@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export SYNCD_REQUIRE_REDMINE
 
-.PHONY: help venv redmine redmine-stop test test-reliability lint format demo chromium clean distclean
+.PHONY: help venv redmine redmine-stop test test-reliability bench bench-redmine lint format demo chromium clean distclean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,25 @@ test: venv redmine ## lint, format check, then the whole test suite
 
 test-reliability: venv redmine ## the reliability suite at full size (kills, faults, hostile input)
 	SYNCD_RELIABILITY=full $(BIN)/pytest -q -m reliability
+
+BENCH_REDMINE_PORT ?= 3200
+BENCH_REDMINE_DATADIR ?= /var/lib/syncd-redmine-bench
+BENCH_STAMP := $(VENV)/.syncd-bench.stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test,bench]'
+	@touch $@
+
+bench-redmine: ## a fresh Redmine of the benchmarks' own on :3200 (never the tests'), var/redmine-bench.env
+	@case "$(abspath $(BENCH_REDMINE_DATADIR))" in "$(abspath $(REDMINE_DATADIR))"|/var/lib/syncd-redmine) \
+		echo "BENCH_REDMINE_DATADIR must not be the tests' Redmine" >&2; exit 2;; esac
+	$(SUDO) env REDMINE_DATADIR="$(BENCH_REDMINE_DATADIR)" bash scripts/test-env.sh stop
+	$(SUDO) rm -f "$(BENCH_REDMINE_DATADIR)/db/redmine.sqlite3" "$(BENCH_REDMINE_DATADIR)/syncd-provision.json"
+	$(SUDO) env REDMINE_PORT="$(BENCH_REDMINE_PORT)" REDMINE_DATADIR="$(BENCH_REDMINE_DATADIR)" \
+		SYNCD_REDMINE_ENV="$(CURDIR)/var/redmine-bench.env" bash scripts/test-env.sh >/dev/null
+
+bench: venv $(BENCH_STAMP) bench-redmine ## benchmarks (bench/) -> bench/results.md and .json; BENCH_ARGS=--quick
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv ## ruff check + format check
 	$(BIN)/ruff check .

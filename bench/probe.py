@@ -6,6 +6,8 @@ connection, the request, waiting for the server and reading the body, retries an
 back-off included; JSON parsing and everything syncd does with the answer happen after it.
 At exit the totals go to $SYNCD_BENCH_PROBE_OUT as JSON:
 {"seconds": s, "requests": n, "by_host": {"127.0.0.1:3200": {"requests": n, "seconds": s}}}
+With $SYNCD_BENCH_PROFILE set to a path, pyinstrument (the `bench` extra) profiles the run
+and writes its text report there.
 """
 
 from __future__ import annotations
@@ -50,7 +52,19 @@ def main() -> int:
     atexit.register(_write)
     from syncd.cli import main as syncd_main
 
-    return syncd_main(sys.argv[1:])
+    profile = os.environ.get("SYNCD_BENCH_PROFILE")  # a path: pyinstrument's text report
+    if not profile:
+        return syncd_main(sys.argv[1:])
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    try:
+        return syncd_main(sys.argv[1:])
+    finally:
+        profiler.stop()
+        with open(profile, "w", encoding="utf-8") as f:
+            f.write(profiler.output_text(unicode=True, show_all=False))
 
 
 if __name__ == "__main__":
