@@ -28,16 +28,16 @@ neutralized against formula injection.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from reports.render import pick_formats, write_files
 from reports.render_json import dumps
-from reports.render_sla_html import labels, sla_html
+from reports.render_sla_html import labels, page_html, sla_html
 from reports.render_sla_json import only_client, ordered_sla, sla_json, summary_json
 from reports.render_tables import Cell, Table, csv_bytes
-from reports.sla_model import SlaReport, Summary
+from reports.sla_model import SlaReport, Summary, TicketSla
 
 __all__ = ["FORMATS", "sla_files", "sla_json", "write_sla"]
 
@@ -178,16 +178,17 @@ def client_table(report: SlaReport) -> Table:
 
 
 # --------------------------------------------------------------------------- formats
-def _client_html(report: SlaReport, client: Summary, language: str, studio: str) -> Files:
-    return {"": sla_html(report, language=language, studio=studio, client=client.key)}
+# A client's renderers get the client's part of the ordered report (`only_client`).
+def _client_html(part: SlaReport, client: Summary, language: str, studio: str) -> Files:
+    return {"": page_html(part, client, language=language, studio=studio)}
 
 
 def _report_html(report: SlaReport, language: str, studio: str) -> Files:
     return {"": sla_html(report, language=language, studio=studio)}
 
 
-def _client_json(report: SlaReport, client: Summary, language: str, studio: str) -> Files:
-    return {"": dumps(sla_json(only_client(report, client)))}
+def _client_json(part: SlaReport, client: Summary, language: str, studio: str) -> Files:
+    return {"": dumps(sla_json(part))}
 
 
 def _report_json(report: SlaReport, language: str, studio: str) -> Files:
@@ -224,12 +225,17 @@ def sla_files(
     report = ordered_sla(report)
     month = report.month
     files: list[tuple[str, bytes]] = []
+    # Each client's part once, from the tickets picked out once (not once per client).
+    tickets_of: dict[str, list[TicketSla]] = defaultdict(list)
+    for t in report.tickets:
+        tickets_of[t.client].append(t)
     for client in report.clients:
+        part = only_client(report, client, tuple(tickets_of[client.key]))
         for fmt in wanted:
             render = FORMATS[fmt][0]
             if render is None:
                 continue
-            for suffix, content in render(report, client, language, studio).items():
+            for suffix, content in render(part, client, language, studio).items():
                 files.append((f"sla-{month}-{client.key}{suffix}.{fmt}", content))
     for fmt in wanted:
         for suffix, content in FORMATS[fmt][1](report, language, studio).items():

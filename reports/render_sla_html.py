@@ -544,6 +544,12 @@ def sla_html(
         if own is None:
             raise ValueError(f"client {client!r} is not in the SLA report")
         report = only_client(report, own)
+    return page_html(report, own, language=language, studio=studio)
+
+
+def page_html(report: SlaReport, own: Summary | None, *, language: str, studio: str) -> bytes:
+    """`sla_html` of a report already through `ordered_sla` and, for the page of the client
+    `own`, through `only_client` (what `sla_files` hands each client's renderers)."""
     t = labels(language)
     n = SlaNumbers(language, report)
     summary = report.overall

@@ -155,11 +155,15 @@ def common_target(tickets: Iterable[TicketSla], default: int | None) -> int | No
     return min(counts, key=lambda m: (-counts[m], m))
 
 
-def only_client(report: SlaReport, summary: Summary) -> SlaReport:
+def only_client(
+    report: SlaReport, summary: Summary, tickets: tuple[TicketSla, ...] | None = None
+) -> SlaReport:
     """The part of `report` the client `summary.key` may see: its own tickets, its own summary
     (also as `overall`), no agent summaries, no previous month (there are only studio-wide
-    figures for it), the flow and the first-reply target of its own tickets."""
-    tickets = tuple(t for t in report.tickets if t.client == summary.key)
+    figures for it), the flow and the first-reply target of its own tickets. `tickets`: the
+    client's tickets in the report's order, when the caller has already picked them out."""
+    if tickets is None:
+        tickets = tuple(t for t in report.tickets if t.client == summary.key)
     return dataclasses.replace(
         report,
         tickets=tickets,

@@ -10,7 +10,7 @@ current month), so a past month's report is the same whenever it is written.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -51,29 +51,23 @@ class Sla:
         chosen = [c for c in self.config.clients if not clients or c.id in clients]
         tickets = self.tickets(month, chosen, generated_at)
         since, until = month_range(month)
-        by_client = [
-            self.summary(c.id, [t for t in tickets if t.client == c.id], month, generated_at)
-            for c in chosen
-        ]
+        of_client: dict[str, list[TicketSla]] = defaultdict(list)
+        for t in tickets:
+            of_client[t.client].append(t)
+        by_client = [self.summary(c.id, of_client[c.id], month, generated_at) for c in chosen]
         self._user_roles()  # loads the agents' names too
-        agents = sorted({self._agent(t) for t in tickets})
-        by_agent = [
-            self.summary(a, [t for t in tickets if self._agent(t) == a], month, generated_at)
-            for a in agents
-        ]
+        of_agent: dict[str, list[TicketSla]] = defaultdict(list)
+        for t in tickets:
+            of_agent[self._agent(t)].append(t)
+        by_agent = [self.summary(a, of_agent[a], month, generated_at) for a in sorted(of_agent)]
         overall = self.summary("all", tickets, month, generated_at)
         before = previous_month(month)
         previous = self.summary(
             "all", self.tickets(before, chosen, generated_at), before, generated_at
         )
-        flow = tuple(
-            DayFlow(
-                day,
-                sum(1 for t in tickets if self._local(t.created_at).date() == day),
-                sum(1 for t in tickets if t.solved_at and self._local(t.solved_at).date() == day),
-            )
-            for day in _days(since, until)
-        )
+        opened = Counter(self._local(t.created_at).date() for t in tickets)
+        solved = Counter(self._local(t.solved_at).date() for t in tickets if t.solved_at)
+        flow = tuple(DayFlow(day, opened[day], solved[day]) for day in _days(since, until))
         targets = Counter(
             t.targets.first_reply_minutes for t in tickets if t.targets.first_reply_minutes
         )
