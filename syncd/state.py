@@ -463,7 +463,8 @@ class Store:
         """It was undone (an issue moved back, the organization restored); True if it was known."""
         key = f"{kind}:{ticket_id or ''}:{issue_id or ''}"
         known = self._one("SELECT key FROM drift WHERE key = ?", key) is not None
-        self.db.execute("DELETE FROM drift WHERE key = ?", [key])
+        if known:  # asked for every linked ticket and issue the feeds bring: usually nothing
+            self.db.execute("DELETE FROM drift WHERE key = ?", [key])
         return known
 
     def drift_of(self, *, ticket_id: int | None = None, issue_id: int | None = None) -> dict:

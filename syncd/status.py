@@ -110,11 +110,13 @@ def _did(stats_json: str | None) -> str:
     parts = [
         f"{k.replace('_', ' ')} {v}"
         for k, v in stats.items()
-        if v and k not in ("writes", "sources_failed")
+        if v and k not in ("writes", "sources_failed", "config_errors")
     ]
     parts += [f"{k} {v}" for k, v in sorted((stats.get("writes") or {}).items())]
     if stats.get("sources_failed"):
         parts.append("failed: " + ", ".join(stats["sources_failed"]))
+    if stats.get("config_errors"):
+        parts.append(f"REDMINE SETUP: {stats['config_errors'][0]}")
     return ", ".join(parts) or "nothing to do"
 
 
