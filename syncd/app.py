@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -65,6 +66,27 @@ def store_for(config: Config, *, dry_run: bool) -> Iterator[Store]:
             store.close()
 
 
+class StateUnwritable(Exception):
+    """The state file can't be written (disk full, read-only, I/O error): exit 74, EX_IOERR.
+    What was written before the failure stands (each step commits its own transaction), what
+    came after never happened, so the next cycle picks up from the store as it is."""
+
+
+# SQLite's primary result codes for "the file can't take the write".
+_UNWRITABLE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}
+_UNWRITABLE |= {sqlite3.SQLITE_CANTOPEN}
+_UNWRITABLE_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def state_unwritable(e: BaseException) -> bool:
+    if isinstance(e, sqlite3.Error):
+        code = getattr(e, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _UNWRITABLE
+        return any(w in str(e) for w in ("disk is full", "disk I/O error", "readonly database"))
+    return isinstance(e, OSError) and e.errno in _UNWRITABLE_ERRNO
+
+
 def run_command(
     config: Config,
     command: str,
@@ -73,7 +95,34 @@ def run_command(
     announce: Callable[[str], None],
     work: Callable[[Engine], None] | None = None,
 ) -> Stats:
-    """Take the lock, run one engine job (a sync cycle by default), record it."""
+    """Take the lock, run one engine job (a sync cycle by default), record it. A state file
+    that can't be written (the lock's pid, the store) ends the job as StateUnwritable, told
+    once as a structured event instead of a traceback."""
+    try:
+        return _run_locked(config, command, dry_run=dry_run, announce=announce, work=work)
+    except (sqlite3.Error, OSError) as e:
+        if not state_unwritable(e):
+            raise
+        log.error(
+            "state_unwritable",
+            side="state",
+            path=str(config.state_path),
+            error=str(e),
+            command=command,
+            hint="free space (or fix permissions) where the state file lives; "
+            "the next cycle picks up from the store as it is",
+        )
+        raise StateUnwritable(f"the state file {config.state_path} can't be written: {e}") from e
+
+
+def _run_locked(
+    config: Config,
+    command: str,
+    *,
+    dry_run: bool,
+    announce: Callable[[str], None],
+    work: Callable[[Engine], None] | None,
+) -> Stats:
     with CycleLock(config.state_path), store_for(config, dry_run=dry_run) as store:
         zendesk, redmine = connectors(config)
         effects = Effects(store, dry_run=dry_run, announce=announce)
@@ -84,7 +133,11 @@ def run_command(
             (work or Engine.cycle)(engine)
         except BaseException as e:
             engine.stats.writes = dict(effects.counts)
-            store.finish_cycle(cycle_id, "crashed", vars(engine.stats), error=repr(e)[:500])
+            try:
+                store.finish_cycle(cycle_id, "crashed", vars(engine.stats), error=repr(e)[:500])
+            except sqlite3.Error as again:
+                # A full disk refuses the record of the crash too: the first error is the news.
+                log.warning("cycle_not_recorded", cycle=cycle_id, error=str(again))
             raise
         stats = engine.stats
         stats.writes = dict(effects.counts)

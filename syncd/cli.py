@@ -6,6 +6,7 @@ Exit codes (also in the README):
   1   done, but some items or a whole source failed (they are retried next cycle)
   2   wrong arguments
   69  `check` found a problem (service unreachable, field or project missing)
+  74  the state file can't be written (disk full, read-only; EX_IOERR); the next cycle picks up
   75  another syncd is running (EX_TEMPFAIL: try again later)
   78  the configuration is broken (EX_CONFIG); the message names file, key and problem,
       or it can't bill a client (no plan for the month, a month already closed)
@@ -31,7 +32,7 @@ from syncd.lock import Locked
 from syncd.logging import configure
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-EXIT_UNAVAILABLE, EXIT_LOCKED, EXIT_CONFIG = 69, 75, 78
+EXIT_UNAVAILABLE, EXIT_IOERR, EXIT_LOCKED, EXIT_CONFIG = 69, 74, 75, 78
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Locked as e:
         print(f"syncd: {e}", file=sys.stderr)
         return EXIT_LOCKED
+    except app.StateUnwritable as e:
+        print(f"syncd: {e}", file=sys.stderr)
+        return EXIT_IOERR
     except BillingError as e:
         print(f"syncd: {e}", file=sys.stderr)
         return EXIT_CONFIG

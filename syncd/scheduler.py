@@ -29,6 +29,8 @@ def _tick(config: Config) -> None:
     except Locked as e:
         log.warning("cycle_skipped", reason=str(e))
         return
+    except app.StateUnwritable:
+        return  # told as state_unwritable; the next tick tries again, the reports wait
     except Exception as e:  # the daemon outlives a bad cycle; the next tick tries again
         log.exception("cycle_crashed", error=repr(e))
     try:
