@@ -75,7 +75,7 @@ class StateUnwritable(Exception):
 # SQLite's primary result codes for "the file can't take the write".
 _UNWRITABLE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}
 _UNWRITABLE |= {sqlite3.SQLITE_CANTOPEN}
-_UNWRITABLE_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+_UNWRITABLE_ERRNO = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
 def state_unwritable(e: BaseException) -> bool:
