@@ -385,6 +385,13 @@ plan = "standard"
     for t in tickets.values():
         s.emu.add_comment(t, "Any news?", True, s.requester_id)
     _due(s)
+    # A dry run shows what the cycle will do about it, and does none of it.
+    s.emu.advance(61)
+    code, out = s.syncd("sync", "--dry-run")
+    assert code == 0, out
+    assert f"would set the ticket field of issue #{issue['field cleared']} back" in out
+    assert f"would add a private note to issue #{issue['moved out']}" in out
+    assert _private_notes(s, issue["moved out"]) == [] and _store_rows(s, "drift") == []
     capsys.readouterr()
 
     code, out = _sync(s)
@@ -528,6 +535,7 @@ def _field_cases(s: Studio, redmine_env, fid: int, capsys) -> None:
     assert f"ticket_field_unavailable:{first}" in _drift(s)
     code, out = s.syncd("status")
     assert f"ticket:{waiting}:" in out and "not available" in out
+    assert f"REDMINE SETUP: [redmine] ticket_field_id = {fid}" in out
 
     # Switched back on: the waiting ticket gets its issue at its retry.
     redmine_env.rest(
