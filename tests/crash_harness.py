@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -252,6 +253,18 @@ class Runner:
     clean_runs: list[float] = field(default_factory=list)
     kills: list[KillPoint] = field(default_factory=list)
     last_output: str = ""
+    runs: int = 0
+
+    @property
+    def log_path(self) -> Path:
+        """Every run's output, in order: what to read when a tally goes wrong."""
+        return self.studio.tmp / "runs.log"
+
+    def _record(self, what: str, proc: subprocess.Popen[str], out: str, err: str) -> None:
+        self.runs += 1
+        self.last_output = f"exit {proc.returncode}\n{out}\n{err[-4000:]}"
+        with self.log_path.open("a", encoding="utf-8") as f:
+            f.write(f"===== run {self.runs}: {what}, exit {proc.returncode}\n{out}\n{err}\n")
 
     def clean(self) -> float:
         """One run to the end; its wall time refines the cycle length random kills aim at."""
@@ -259,7 +272,7 @@ class Runner:
         proc = self.studio.popen("sync")
         out, err = proc.communicate(timeout=300)
         elapsed = time.monotonic() - started
-        self.last_output = f"exit {proc.returncode}\n{out}\n{err[-4000:]}"
+        self._record("clean", proc, out, err)
         # 1: some item failed and will be retried (e.g. a write of a killed run still
         # settling is not a failure, but a timeout under load may be); anything else is a bug.
         assert proc.returncode in (0, 1), self.last_output
@@ -299,12 +312,13 @@ class Runner:
             if proc.poll() is not None:
                 return self._finished(proc)
             proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
+            out, err = proc.communicate(timeout=30)
         finally:
             emu.clear_faults()
         after = time.monotonic() - started
         pending, linked = read_journal(self.studio)
         point = KillPoint(round_no, aim, after, sorted(pending), write_held=aim == "write")
+        self._record(f"killed {point}", proc, out, err)
         creating = [int(k.split(":")[1]) for k in pending if k.startswith("create_issue:")]
         if creating:
             time.sleep(0.3)  # a POST on the wire is still being processed by Redmine
@@ -315,7 +329,7 @@ class Runner:
 
     def _finished(self, proc: subprocess.Popen[str]) -> None:
         out, err = proc.communicate(timeout=300)
-        self.last_output = f"exit {proc.returncode}\n{out}\n{err[-4000:]}"
+        self._record("ended before the kill", proc, out, err)
         assert proc.returncode in (0, 1), self.last_output
         return None
 
