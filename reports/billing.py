@@ -71,6 +71,10 @@ class Billing:
         self._group_of_issue: dict[int, _Group] = {}
         self._cache: dict[tuple[str, str], ClientInvoice] = {}
         self._ticket_tags: dict[int, frozenset[str]] = {}
+        self._replayed: dict[tuple[str, str], Decimal] = {}  # tariff months replayed
+        self._links: dict[int, int] | None = None
+        self._parents: dict[int, int] | None = None
+        self._drift: dict[int, list[dict[str, Any]]] | None = None
         self._entry_fields: dict[str | None, dict[str, Any]] = {}
 
     # ================================================================ public
@@ -129,6 +133,7 @@ class Billing:
         entries = self.store.time_entries_spent_between(
             since.isoformat(), until.isoformat(), list(client.redmine_projects)
         )
+        self._prefetch(entries)
         by_line: dict[tuple[_Group, str | None, Decimal | None], list[dict[str, Any]]] = (
             defaultdict(list)
         )
@@ -238,6 +243,7 @@ class Billing:
                 if client.plan_for(m) != plan.name or first is None or m < month_of(first):
                     break
                 run.append(m)
+        self._replay_hours(client, plan, run)
         pool: list[tuple[str, Decimal]] = []  # (last month the hours can be used, hours)
         balance = TariffBalance(plan.included_hours, ZERO, ZERO, ZERO, plan.included_hours)
         for m in [*reversed(run), month]:
@@ -264,19 +270,38 @@ class Billing:
         if frozen is not None:
             doc = invoice_from_dict(json.loads(frozen["baseline"]))
             return sum((line.billable_hours for line in doc.lines), ZERO)
-        plan = self._plan(client, month)
-        if (client.id, month) in self._cache or plan.kind not in ("tariff", "subscription"):
-            return sum((line.billable_hours for line in self.compute(client, month).lines), ZERO)
-        return self._billable_hours(client, plan, month)
+        if (client.id, month) in self._replayed:
+            return self._replayed[(client.id, month)]
+        return sum((line.billable_hours for line in self.compute(client, month).lines), ZERO)
 
-    def _billable_hours(self, client: Client, plan: Plan, month: str) -> Decimal:
-        """The billable hours `compute` would show for a month under a plan without rates
-        (a tariff replayed), without building its lines: the billable entries summed per
-        request, each sum rounded as a line's is, then added up."""
-        since, until = month_range(month)
+    def _replay_hours(self, client: Client, plan: Plan, months: list[str]) -> None:
+        """The billable hours `compute` would show for each of `months` (neither frozen nor
+        computed yet) under a plan without rates (a tariff replayed), from one read of their
+        entries and without building their lines."""
+        if plan.kind not in ("tariff", "subscription"):
+            return
+        todo = [
+            m
+            for m in months
+            if (client.id, m) not in self._cache
+            and (client.id, m) not in self._replayed
+            and self._frozen(client.id, m) is None
+        ]
+        if not todo:
+            return
+        since, until = month_range(min(todo))[0], month_range(max(todo))[1]
         entries = self.store.time_entries_spent_between(
             since.isoformat(), until.isoformat(), list(client.redmine_projects)
         )
+        self._prefetch(entries)
+        of_month: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for entry in entries:
+            of_month[month_of(entry["spent_on"])].append(entry)
+        for m in todo:
+            self._replayed[(client.id, m)] = self._billable_hours(client, plan, of_month[m])
+
+    def _billable_hours(self, client: Client, plan: Plan, entries: list[dict[str, Any]]) -> Decimal:
+        """The billable entries summed per request, each sum rounded as a line's is, added."""
         per_request: dict[_Group, Decimal] = defaultdict(lambda: ZERO)
         for entry in entries:
             group = self._group(entry)
@@ -292,12 +317,12 @@ class Billing:
         if not issue_id:
             return _Group(None, None, entry["project"])
         if issue_id not in self._group_of_issue:
-            chain = [issue_id, *self.store.ancestors(issue_id)]
+            chain = [issue_id, *self._ancestors(issue_id)]
             group = None
+            linked = self._linked()
             for candidate in chain:
-                link = self.store.link_by_issue(candidate)
-                if link:
-                    group = _Group(link["ticket_id"], candidate, None)
+                if candidate in linked:
+                    group = _Group(linked[candidate], candidate, None)
                     break
             self._group_of_issue[issue_id] = group or _Group(None, chain[-1], None)
         return self._group_of_issue[issue_id]
@@ -337,9 +362,8 @@ class Billing:
         for row in self.store.issues_done_between(
             since.isoformat(), until.isoformat() + "T99", list(client.redmine_projects)
         ):
-            link = self.store.link_by_issue(row["id"])
-            if link:
-                groups.append(_Group(link["ticket_id"], row["id"], None))
+            if row["id"] in self._linked():
+                groups.append(_Group(self._linked()[row["id"]], row["id"], None))
             elif not row["parent_id"]:
                 groups.append(_Group(None, row["id"], None))
         return groups
@@ -369,16 +393,16 @@ class Billing:
     def _estimates(self, lines: tuple[Line, ...]) -> tuple[Estimate, ...]:
         out: dict[int, Estimate] = {}
         tolerance = self.config.billing.estimate_tolerance
+        hours = self.store.hours_of_trees(
+            {line.issue_id for line in lines if line.issue_id and self._estimate(line.issue_id)}
+        )
         for line in lines:
             if not line.issue_id or line.issue_id in out:
                 continue
-            issue = self._issue(line.issue_id)
-            if not issue or not issue["estimated_hours"]:
-                continue
-            estimate = Decimal(issue["estimated_hours"])
+            estimate = self._estimate(line.issue_id)
             if not estimate:
                 continue
-            actual = self.store.hours_for_issues(self.store.issue_tree(line.issue_id))
+            actual = hours[line.issue_id]
             over_by = (actual / estimate - 1).quantize(Decimal("0.0001"), ROUND_HALF_UP)
             out[line.issue_id] = Estimate(
                 line.ticket_id,
@@ -392,6 +416,50 @@ class Billing:
         return tuple(out.values())
 
     # ================================================================ lookups
+    def _estimate(self, issue_id: int) -> Decimal | None:
+        issue = self._issue(issue_id)
+        return Decimal(issue["estimated_hours"]) if issue and issue["estimated_hours"] else None
+
+    def _prefetch(self, entries: list[dict[str, Any]]) -> None:
+        """The issues and tickets behind `entries` (theirs and their requests'), read in two
+        queries instead of one per row."""
+        groups = {self._group(e) for e in entries if e["issue_id"]}
+        issues = {e["issue_id"] for e in entries if e["issue_id"]}
+        issues |= {g.issue_id for g in groups if g.issue_id}
+        issues = {i for i in issues if i not in self._issues}
+        rows = self.store.rows_by_id("issues", issues)
+        self._issues.update({i: rows.get(i) for i in issues})
+        tickets = {g.ticket_id for g in groups if g.ticket_id and g.ticket_id not in self._tickets}
+        rows = self.store.rows_by_id("tickets", tickets)
+        self._tickets.update({t: rows.get(t) for t in tickets})
+
+    def _drift_of(self, ticket_id: int) -> dict[str, Any]:
+        """`Store.drift_of(ticket_id=…)`, from the drift table read once."""
+        if self._drift is None:
+            self._drift = defaultdict(list)
+            for row in self.store.drifts():
+                if row["ticket_id"] is not None:
+                    self._drift[row["ticket_id"]].append(row)
+        rows = sorted(self._drift.get(ticket_id, ()), key=lambda r: r["key"])
+        return {r["kind"]: {**r, "data": json.loads(r["data"] or "{}")} for r in rows}
+
+    def _linked(self) -> dict[int, int]:
+        """Issue id -> its ticket (`Store.link_by_issue`), read once."""
+        if self._links is None:
+            self._links = self.store.linked_tickets()
+        return self._links
+
+    def _ancestors(self, issue_id: int) -> list[int]:
+        """`Store.ancestors`, walked up the subtasks' parents read once."""
+        if self._parents is None:
+            self._parents = self.store.issue_parents()
+        chain: list[int] = []
+        up = self._parents.get(issue_id)
+        while up is not None and up not in chain:
+            chain.append(up)
+            up = self._parents.get(up)
+        return chain
+
     def _language(self, client: Client) -> str:
         return client.language or self.config.sync.language
 
@@ -436,7 +504,7 @@ class Billing:
         says what happened (syncd/drift.py records it)."""
         if not group.ticket_id:
             return ""
-        drift = self.store.drift_of(ticket_id=group.ticket_id)
+        drift = self._drift_of(group.ticket_id)
         words = []
         if "ticket_merged" in drift:
             target = drift["ticket_merged"]["data"].get("target")
