@@ -186,6 +186,10 @@ class Tracker(Protocol):
 
     def issue_notes(self, issue_id: int) -> list[str]: ...
 
+    def created_status(self, issue_id: int) -> str:
+        """The status the issue was created with (from its history)."""
+        ...
+
     def ticket_field_available(self, field_id: int, project: str, tracker: str) -> bool | None:
         """Whether a new issue there can carry the ticket field; None when it can't be told."""
         ...

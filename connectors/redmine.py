@@ -118,6 +118,18 @@ class RedmineConnector:
         raw = self._call(lambda: self._get(f"/issues/{issue_id}.json", {"include": "journals"}))
         return [j.get("notes") or "" for j in raw["issue"].get("journals", [])]
 
+    def created_status(self, issue_id: int) -> str:
+        """The status the issue was created with: the old value of the first status change in
+        its history (journals come oldest first), else the status it has now."""
+        raw = self._call(lambda: self._get(f"/issues/{issue_id}.json", {"include": "journals"}))
+        for journal in raw["issue"].get("journals", []):
+            for d in journal.get("details", []):
+                if d.get("property") == "attr" and d.get("name") == "status_id":
+                    statuses = self._call(lambda: self._get("/issue_statuses.json", {}))
+                    names = {s["id"]: s["name"] for s in statuses.get("issue_statuses", [])}
+                    return names.get(int(d.get("old_value") or 0), raw["issue"]["status"]["name"])
+        return raw["issue"]["status"]["name"]
+
     def ticket_field_available(self, field_id: int, project: str, tracker: str) -> bool | None:
         """Can a new issue in this project and tracker carry the ticket field? Redmine drops a
         custom field the issue can't have without a word, so this is asked before creating.

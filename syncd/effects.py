@@ -103,6 +103,27 @@ class Effects:
         self.announce(describe)
         return result
 
+    def settle(self, row: dict[str, Any], verify: Callable[[], object], *, settle: float) -> bool:
+        """Close an effect a killed run left pending under a key the state no longer derives
+        (the issue or ticket moved on before the next run could verify it): without this it
+        would stay pending for ever, and whatever follows it would act on stale state.
+
+        Raises NotSettled while the write may still be in flight. Then: True (finished) when
+        `verify` finds it landed; False (dropped) when it never did, which is as if it had
+        never been begun."""
+        key = row["key"]
+        started = datetime.fromisoformat(row["created_at"])
+        if utcnow() - started < timedelta(seconds=settle):
+            raise NotSettled(key, started + timedelta(seconds=settle))
+        found = verify()
+        if found is not None and found is not False:
+            self.store.finish_effect(key, issue_id=_issue_id(found))
+            log.info("effect_recovered", key=key, kind=row["kind"])
+            return True
+        self.store.drop_effect(key)
+        log.info("effect_dropped", key=key, kind=row["kind"], reason="never landed")
+        return False
+
     def _count(self, key: str, kind: str) -> None:
         self.performed.append(key)
         self.counts[kind] = self.counts.get(kind, 0) + 1

@@ -155,15 +155,26 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             if other is None:
                 ticket = self.store.ticket(ticket_id)
                 client = client_for_project(issue.project, self.config.clients)
+                origin = self._origin(ticket_id, from_field=bool(from_field))
+                created = self.store.effect(f"create_issue:{ticket_id}")
+                # Our own issue, whose run died before linking it: the ticket knows of the
+                # status it was created with, and a change a person made since is owed to it.
+                status = (
+                    self.tracker.created_status(issue.id) if origin == "created" else issue.status
+                )
                 with self.store.atomic():
                     self.store.add_link(
                         ticket_id=ticket_id,
                         issue_id=issue.id,
                         client=client.id if client else (ticket or {}).get("client"),
-                        origin=self._origin(ticket_id, from_field=bool(from_field)),
-                        issue_status=issue.status,
+                        origin=origin,
+                        issue_status=status,
                         ticket_status=(ticket or {}).get("status"),
                     )
+                    if created and created["status"] == "pending":
+                        # The issue is found, so the write landed; with the link recorded no
+                        # later cycle derives this key again: left pending, it would stay so.
+                        self.store.finish_effect(created["key"], issue_id=issue.id)
                 self.stats.adopted += 1
                 log.info(
                     "link_adopted",
@@ -171,6 +182,9 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                     issue=issue.id,
                     origin="field" if from_field else "text",
                 )
+                link = self.store.link_by_ticket(ticket_id)
+                if link and status != issue.status:
+                    self.relay_status(link, issue)
                 return
             if from_field:
                 # Two issues claim one ticket: never link twice, tell a person.
@@ -193,6 +207,11 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
 
     def relay_status(self, link: dict, issue: Issue) -> None:
         ticket_id, old = link["ticket_id"], link["issue_status"]
+        if self._settle_earlier_notes(ticket_id, issue):
+            # A killed run's note, verified only now, already told the ticket of this status.
+            with self.store.atomic():
+                self.store.update_link(ticket_id, issue_status=issue.status)
+            return
         ticket = self.store.ticket(ticket_id)
         if ticket and ticket["status"] in FINAL_TICKET_STATUSES:
             log.info(
@@ -231,16 +250,42 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             self.finish_ticket(link, issue, language, values)
         else:
             note = self.messages.render("status_note", language, **values)
+            describe = f"add internal note to ticket #{ticket_id}: {note}"
             self.effects.run(
-                f"status_note:{issue.id}:{iso(issue.updated_on)}",
+                _note_key(issue),
                 "status_note",
-                describe=f"add internal note to ticket #{ticket_id}: {note}",
+                describe=describe,
                 do=lambda: self.helpdesk.update_ticket(ticket_id, TicketUpdate(comment=note)),
                 verify=lambda: self._has_comment(ticket_id, note),
                 ticket_id=ticket_id,
                 issue_id=issue.id,
+                # What _settle_earlier_notes needs if the issue changes before it is verified.
+                detail={"describe": describe, "note": note, "status": issue.status},
                 settle=self.config.zendesk.timeout,
             )
+
+    def _settle_earlier_notes(self, ticket_id: int, issue: Issue) -> bool:
+        """Status notes a killed run left pending for this issue under another key (the issue
+        changed again before the next run could verify them: the key holds its updated_on)
+        are settled before relaying anew; else they stay pending for ever, and a note that
+        did land is posted a second time. True when one of them told the ticket about the
+        status the issue has now."""
+        told = False
+        for row in self.store.pending_effects():
+            if row["kind"] != "status_note" or row["issue_id"] != issue.id:
+                continue
+            if row["key"] == _note_key(issue):
+                continue  # the relay below derives this one itself
+            detail = json.loads(row["detail"] or "{}")
+            # Rows begun before the note was kept on its own carry it in the description.
+            note = detail.get("note") or str(detail.get("describe", "")).partition(": ")[2]
+            landed = self.effects.settle(
+                row,
+                lambda n=note: self._has_comment(ticket_id, n),
+                settle=self.config.zendesk.timeout,
+            )
+            told = told or (landed and detail.get("status") == issue.status)
+        return told
 
     def finish_ticket(self, link: dict, issue: Issue, language: str, values: dict) -> None:
         """The issue is done: tell the client (or note it) and solve the ticket, in one update."""
@@ -386,7 +431,9 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             priorities=cfg.redmine.priorities,
             estimate_field_id=cfg.zendesk.estimate_field_id,
         )
-        if not self.store.effect(f"create_issue:{ticket.id}"):
+        # Begun by a run that died: the issue may exist, its status changed by a person since.
+        interrupted = self.store.effect(f"create_issue:{ticket.id}") is not None
+        if not interrupted:
             self.ensure_ticket_field(new.project, new.tracker or cfg.redmine.default_tracker)
         issue = self.effects.run(
             f"create_issue:{ticket.id}",
@@ -408,6 +455,8 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                     retryable=True,
                 )
         if not self.effects.dry_run:
+            # A change since creation is relayed when the issue feed brings the issue back.
+            status = self.tracker.created_status(issue.id) if interrupted else issue.status
             with self.store.atomic():
                 self.store.save_issue(issue, str(ticket.id), done=False)
                 self.store.add_link(
@@ -415,7 +464,7 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                     issue_id=issue.id,
                     client=client.id,
                     origin="created",
-                    issue_status=issue.status,
+                    issue_status=status,
                     ticket_status=ticket.status,
                 )
             self.stats.created += 1
@@ -521,6 +570,7 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                 "issue_not_reopened", ticket=ticket.id, issue=link["issue_id"], reason="deleted"
             )
             return
+        link = self._settle_done_reply(link)
         status = self.config.redmine.reopen_status
         note = self.messages.render(
             "reopen_note",
@@ -548,6 +598,24 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             # Our own status change must not come back as a note on the ticket.
             self.store.update_link(ticket.id, issue_status=status)
             self.store.set_issue_status(issue_id, status)
+
+    def _settle_done_reply(self, link: dict) -> dict:
+        """The client reopened a ticket that a "done" reply of a killed run solved, before the
+        next run could verify that reply: settle it first, so the reopen (and the next round's
+        reply) count from the right round. Counting from the stale one would take the next
+        "done" for this one, already made: no reply, the ticket left open, the issue reopened
+        again."""
+        ticket_id, round_ = link["ticket_id"], link["done_rounds"] + 1
+        row = self.store.effect(f"reply_done:{ticket_id}:{round_}")
+        if not row or row["status"] != "pending":
+            return link
+        marker = f"syncd_done_{row['issue_id']}_{round_}"
+        if self.effects.settle(
+            row, lambda: self._has_tag(ticket_id, marker), settle=self.config.zendesk.timeout
+        ):
+            with self.store.atomic():
+                self.store.update_link(ticket_id, done_rounds=round_)
+        return self.store.link_by_ticket(ticket_id) or link
 
     # ================================================================ helpers
     def _issue_for_ticket(self, ticket_id: int) -> Issue | None:
@@ -583,6 +651,10 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
     def _language(self, client_id: str | None) -> str:
         client = self.config.client_by_id(client_id) if client_id else None
         return client.language if client and client.language else self.config.sync.language
+
+
+def _note_key(issue: Issue) -> str:
+    return f"status_note:{issue.id}:{iso(issue.updated_on)}"
 
 
 def _decimal(text: str | None) -> Decimal | None:

@@ -1,0 +1,136 @@
+"""Recovery from a kill -9 at the moments the crash harness (tests/test_reliability_crash.py)
+found wanting, each made to happen on purpose: a real `syncd sync` process killed with a write
+on the wire (held by the Zendesk emulator, or by a proxy in front of the real Redmine), while
+the people on both sides go on working."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from fault_proxy import FaultProxy
+from studio import Studio
+
+pytestmark = pytest.mark.redmine
+
+DONE = "The work on your request"
+IN_WORK = "is now in work as task #"
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def _kill_with_ticket_write_on_the_wire(studio: Studio, hold: float) -> None:
+    """Run a cycle and kill it while the emulator holds its first ticket write; the write is
+    applied after the kill, as a request already on the wire is by a real server."""
+    studio.emu.advance(61)
+    studio.emu.inject_fault(match=r"^PUT /api/v2/tickets/", delay=hold, times=1)
+    proc = studio.popen("sync")
+    _wait_for(lambda: not studio.emu.faults.pending() or proc.poll() is not None)
+    assert proc.poll() is None, proc.communicate()
+    proc.kill()
+    proc.communicate(timeout=30)
+
+
+def _pending(studio: Studio) -> list[str]:
+    store = studio.store()
+    try:
+        return [e["key"] for e in store.pending_effects()]
+    finally:
+        store.close()
+
+
+def test_an_issue_created_by_a_killed_run_is_linked_once_and_its_status_change_relayed(
+    studio: Studio,
+):
+    rm = studio.redmine
+    target = urlsplit(rm.url)
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        studio.write_config(redmine_url=proxy.url)
+        ticket = studio.ticket("Killed while creating")
+        studio.emu.advance(61)
+        # Redmine creates the issue; its answer never reaches syncd, which is killed waiting.
+        proxy.inject("hang", match=r"^POST /issues\.json", forward=True, times=1)
+        proc = studio.popen("sync")
+        _wait_for(lambda: proxy.log(r"^POST /issues\.json") or proc.poll() is not None)
+        proc.kill()
+        proc.communicate(timeout=30)
+        proxy.clear()
+        [issue] = studio.issue_for(ticket)
+        # Someone starts on it before syncd runs again.
+        rm.update_issue(issue["id"], status_id=rm.statuses["In Progress"])
+
+        studio.sync()
+        studio.sync()
+
+    assert [i["id"] for i in studio.issue_for(ticket)] == [issue["id"]]
+    notes = [c["body"] for c in studio.comments(ticket, public=False)]
+    assert sum('"New" → "In Progress"' in n for n in notes) == 1, notes
+    replies = [c["body"] for c in studio.comments(ticket, public=True)]
+    assert sum(IN_WORK in r for r in replies) == 1, replies
+    # The interrupted creation is settled, not left as an interrupted write for ever.
+    assert _pending(studio) == []
+
+
+def test_a_reopen_answering_an_unverified_done_reply_counts_rounds_right(studio: Studio):
+    settle = 8
+    studio.write_config(zendesk_timeout=settle)
+    rm = studio.redmine
+    ticket = studio.ticket("Reopened before the reply was verified")
+    studio.sync()
+    [issue] = studio.issue_for(ticket)
+    rm.update_issue(issue["id"], status_id=rm.statuses["Resolved"])
+    _kill_with_ticket_write_on_the_wire(studio, hold=1.0)
+    _wait_for(lambda: studio.zd(ticket)["status"] == "solved")  # the held reply landed
+
+    studio.sync()  # too early to verify the reply; the export shows the ticket solved
+    studio.emu.add_comment(ticket, "Still broken on mobile", True, studio.requester_id)
+    studio.emu.set_status(ticket, "open")
+    studio.sync()  # the client's reopen, while the reply is still unverified
+    time.sleep(settle + 0.5)
+    studio.sync()
+    assert rm.issue(issue["id"])["status"]["name"] == "In Progress"
+
+    rm.update_issue(issue["id"], status_id=rm.statuses["Closed"])
+    studio.sync()
+    studio.sync()
+
+    replies = [c["body"] for c in studio.comments(ticket, public=True)]
+    assert sum(DONE in r for r in replies) == 2, replies
+    assert studio.zd(ticket)["status"] == "solved"
+    journals = rm.issue(issue["id"], include="journals")["journals"]
+    reopens = [j for j in journals if "reopened Zendesk #" in (j.get("notes") or "")]
+    assert len(reopens) == 1, journals
+    assert rm.issue(issue["id"])["status"]["name"] == "Closed"
+    assert _pending(studio) == []
+
+
+def test_a_status_note_on_the_wire_at_a_kill_is_posted_once_though_the_issue_changed(
+    studio: Studio,
+):
+    settle = 3
+    studio.write_config(zendesk_timeout=settle)
+    rm = studio.redmine
+    ticket = studio.ticket("Note in flight")
+    studio.sync()
+    [issue] = studio.issue_for(ticket)
+    rm.update_issue(issue["id"], status_id=rm.statuses["In Progress"])
+    _kill_with_ticket_write_on_the_wire(studio, hold=1.0)
+    _wait_for(lambda: any("→" in c["body"] for c in studio.comments(ticket, public=False)))
+    time.sleep(settle + 0.5)
+    # A comment in Redmine: the issue's updated_on moves, its status doesn't.
+    rm.update_issue(issue["id"], notes="Looking into it")
+
+    studio.sync()
+    studio.sync()
+
+    notes = [c["body"] for c in studio.comments(ticket, public=False)]
+    assert sum('"New" → "In Progress"' in n for n in notes) == 1, notes
+    assert _pending(studio) == []
