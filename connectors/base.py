@@ -12,12 +12,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from syncd.logging import scrub
+
 
 class ConnectorError(Exception):
     """A request to a product failed. `retryable` says whether trying later can help."""
 
     def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
-        super().__init__(message)
+        # The message may quote the server's answer, and a careless server echoes the request's
+        # credentials: it is kept in the store, printed by check and status. Scrubbed here,
+        # where the server's words enter syncd.
+        super().__init__(scrub(message))
         self.retryable = retryable
         self.status = status
 

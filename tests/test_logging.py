@@ -33,6 +33,28 @@ def mask(event: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- mask_secrets
+def test_base64_forms_are_masked_too() -> None:
+    """A server's error page may echo the Authorization header: Zendesk's basic auth is
+    base64("email/token:TOKEN"), SMTP AUTH PLAIN base64("\\0user\\0password")."""
+    import base64
+
+    slog.register_secret(SECRET)
+    header = base64.b64encode(f"agent@studio.example/token:{SECRET}".encode()).decode()
+    plain = base64.b64encode(f"\0billing\0{SECRET}".encode()).decode()
+    alone = base64.b64encode(SECRET.encode()).decode()
+    out = mask({"event": f"500: Authorization: Basic {header}; AUTH PLAIN {plain}; {alone}"})
+    for form in (header, plain, alone, SECRET):
+        assert form not in out["event"]
+    # What is left of the header can't give the token back.
+    for left in out["event"].replace("***", " ").split():
+        try:
+            decoded = base64.b64decode(left + "===", validate=False)
+        except ValueError:
+            continue
+        assert SECRET[:6].encode() not in decoded
+    assert slog.scrub(f"x{alone}y") == "x***y"
+
+
 def test_mask_replaces_secrets_wherever_they_hide() -> None:
     slog.register_secret(SECRET)
     slog.register_secret(KEY)
