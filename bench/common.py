@@ -149,7 +149,7 @@ class Redmine:
         body = {
             "login": login,
             "firstname": "Bench",
-            "lastname": login,
+            "lastname": login[-30:],  # Redmine's limit
             "mail": f"{login}@bench.example",
             "password": secrets.token_urlsafe(12),
             "must_change_passwd": False,

@@ -133,7 +133,7 @@ def build(
         for n in range(clients):
             identifier, pid = rm.create_project(f"{prefix}{n:02d}")
             made.append(Client(f"c{n:02d}", account.orgs[n], identifier, pid))
-        user_id = rm.create_user(f"{prefix}-dev-{made[0].project}", [c.project_id for c in made])
+        user_id = rm.create_user(f"dev-{made[0].project}", [c.project_id for c in made])
         studio = Studio(rm, emu, account, made, user_id, tmp)
         studio.client_of = [k % clients for k in range(pairs)]
         first = redmine_seed.next_issue_id(rm)
