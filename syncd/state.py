@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -144,7 +145,7 @@ class Store:
         self.db.close()
 
     def _migrate(self) -> None:
-        with self.db.atomic():
+        with self._write_transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
@@ -154,7 +155,7 @@ class Store:
             )
         version = int(self.meta("schema_version") or 0)
         for target in sorted(v for v in MIGRATIONS if v > version):
-            with self.db.atomic():
+            with self._write_transaction():
                 for statement in MIGRATIONS[target]:
                     self.db.execute(statement)
                 self.set_meta("schema_version", str(target))
@@ -164,6 +165,22 @@ class Store:
                 f"{self.path}: state schema {version} is newer than this syncd "
                 f"({SCHEMA_VERSION}); upgrade syncd"
             )
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """A transaction that takes the write lock first, waiting busy_timeout for it. A plain
+        (deferred) one reads the schema, then fails at once with "database is locked" when it
+        must turn into a writer after another connection committed: SQLite doesn't wait on a
+        stale snapshot. Opening the store (`syncd status`) beside a writing cycle failed so."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def atomic(self):  # sqlite-utils' own context manager
         return self.db.atomic()
