@@ -144,6 +144,23 @@ def syncd_report(studio: Any, month: str, out: Path) -> tuple[float, dict[str, D
     return seconds, hours
 
 
+def inprocess_report(studio: Any, month: str) -> float:
+    """The billing computation alone, in this process, on the same store and config: what
+    the command costs without starting an interpreter and writing files."""
+    from reports.billing import Billing
+    from syncd.config import load_config
+    from syncd.state import Store, utcnow
+
+    config = load_config(studio.config)
+    store = Store(studio.state)
+    try:
+        start = time.perf_counter()
+        Billing(config, store).report(month, generated_at=utcnow())
+        return time.perf_counter() - start
+    finally:
+        store.close()
+
+
 def _import_floor(times: int = 3) -> list[float]:
     """Wall time of an interpreter that only imports what the command needs."""
     out = []
@@ -179,6 +196,7 @@ def _compare(rm: Redmine, studio: Any, info: dict[str, Any], *, quick: bool) -> 
     since, until = months[0] + "-01", _month_range(months[-1])[1]
     rounds = 2 if quick else ROUNDS
     whole_rm, month_rm, month_syncd, listing, whole_syncd = [], [], [], [], []
+    month_inproc: list[float] = []
     mismatches: list[str] = []
     cells = 0
     with tempfile.TemporaryDirectory(prefix="syncd-bench-cmp-") as tmp:
@@ -195,6 +213,7 @@ def _compare(rm: Redmine, studio: Any, info: dict[str, Any], *, quick: bool) -> 
                 s_syncd, hours = syncd_report(studio, month, Path(tmp))
                 month_rm.append(s_rm)
                 month_syncd.append(s_syncd)
+                month_inproc.append(inprocess_report(studio, month))
                 total_syncd += s_syncd
                 if r == 0:
                     for name, client in names.items():
@@ -222,6 +241,7 @@ def _compare(rm: Redmine, studio: Any, info: dict[str, Any], *, quick: bool) -> 
     whole_ratios = [a / b for a, b in zip(whole_rm, whole_syncd, strict=True)]
     month_ratios = [a / b for a, b in zip(month_rm, month_syncd, strict=True)]
     listing_ratios = [a / syncd_month_med for a in listing]
+    inproc_ratios = [a / b for a, b in zip(month_rm, month_inproc, strict=True)]
     return [
         result(
             "compare.twelve_months",
@@ -252,6 +272,19 @@ def _compare(rm: Redmine, studio: Any, info: dict[str, Any], *, quick: bool) -> 
             measured_on=on + f"; {len(month_ratios)} month runs",
             digits=3,
             equal_totals=equal,
+        ),
+        result(
+            "compare.month_computation",
+            "One month: Redmine's time report ÷ syncd's billing computation alone (in process)",
+            inproc_ratios,
+            "× (Redmine time / syncd time)",
+            target="informational: what `syncd report billing` costs without starting Python "
+            "and writing files (the command's target is the figure above)",
+            met=min(inproc_ratios) >= 10,
+            beside=f"peer: report.csv for the month {_fmt(month_rm)} s; "
+            f"Billing.report() for the month {_fmt(month_inproc)} s",
+            measured_on=on + f"; {len(inproc_ratios)} month runs",
+            digits=3,
         ),
         result(
             "compare.listing",
