@@ -71,7 +71,6 @@ class Billing:
         self._group_of_issue: dict[int, _Group] = {}
         self._cache: dict[tuple[str, str], ClientInvoice] = {}
         self._ticket_tags: dict[int, frozenset[str]] = {}
-        self._replayed: dict[tuple[str, str], Decimal] = {}  # tariff months replayed
         self._links: dict[int, int] | None = None
         self._parents: dict[int, int] | None = None
         self._drift: dict[int, list[dict[str, Any]]] | None = None
@@ -235,70 +234,37 @@ class Billing:
     ) -> TariffBalance:
         """Replays the unbroken run of months this plan has been in force (from the client's
         first logged hour at most), keeping a pool of unused hours that expire after
-        `rollover_months`; carried hours are used first, oldest first, as they expire first."""
-        run: list[str] = []
+        `rollover_months`; carried hours are used first, oldest first, as they expire first.
+
+        The replay starts after the last month that used up everything it could have had
+        (`replay_starts_after`): the pool was empty after it, whatever came before."""
+        run: list[tuple[str, Decimal]] = []  # newest first
         if plan.rollover_months:  # without rollover nothing carries over: no replay
             first = self.store.first_spent_on(list(client.redmine_projects))
             for m in months_back(month, TARIFF_HISTORY_MONTHS):
                 if client.plan_for(m) != plan.name or first is None or m < month_of(first):
                     break
-                run.append(m)
-        self._replay_hours(client, plan, run)
-        pool: list[tuple[str, Decimal]] = []  # (last month the hours can be used, hours)
-        balance = TariffBalance(plan.included_hours, ZERO, ZERO, ZERO, plan.included_hours)
-        for m in [*reversed(run), month]:
-            pool = [(last, h) for last, h in pool if last >= m and h > 0]
-            used = used_now if m == month else self._used_hours(client, m)
-            carried = sum((h for _, h in pool), ZERO)
-            left = used
-            for i, (last, hours) in enumerate(pool):
-                take = min(hours, left)
-                pool[i] = (last, hours - take)
-                left -= take
-            from_included = min(plan.included_hours, left)
-            unused_included = plan.included_hours - from_included
-            if plan.rollover_months and unused_included:
-                pool.append((_add_months(m, plan.rollover_months), unused_included))
-            unused = sum((h for _, h in pool), ZERO) if plan.rollover_months else unused_included
-            balance = TariffBalance(
-                plan.included_hours, carried, used, left - from_included, unused
-            )
-        return balance
+                used = self._used_hours(client, m)
+                if replay_starts_after(plan, used):
+                    break
+                run.append((m, used))
+        return _replay(plan, [*reversed(run), (month, used_now)])
 
     def _used_hours(self, client: Client, month: str) -> Decimal:
         frozen = self._frozen(client.id, month)
         if frozen is not None:
             doc = invoice_from_dict(json.loads(frozen["baseline"]))
             return sum((line.billable_hours for line in doc.lines), ZERO)
-        if (client.id, month) in self._replayed:
-            return self._replayed[(client.id, month)]
+        plan = self._plan(client, month)
+        if (client.id, month) not in self._cache and plan.kind in ("tariff", "subscription"):
+            # A replayed month needs only its billable hours: no lines built.
+            since, until = month_range(month)
+            entries = self.store.time_entries_spent_between(
+                since.isoformat(), until.isoformat(), list(client.redmine_projects)
+            )
+            self._prefetch(entries)
+            return self._billable_hours(client, plan, entries)
         return sum((line.billable_hours for line in self.compute(client, month).lines), ZERO)
-
-    def _replay_hours(self, client: Client, plan: Plan, months: list[str]) -> None:
-        """The billable hours `compute` would show for each of `months` (neither frozen nor
-        computed yet) under a plan without rates (a tariff replayed), from one read of their
-        entries and without building their lines."""
-        if plan.kind not in ("tariff", "subscription"):
-            return
-        todo = [
-            m
-            for m in months
-            if (client.id, m) not in self._cache
-            and (client.id, m) not in self._replayed
-            and self._frozen(client.id, m) is None
-        ]
-        if not todo:
-            return
-        since, until = month_range(min(todo))[0], month_range(max(todo))[1]
-        entries = self.store.time_entries_spent_between(
-            since.isoformat(), until.isoformat(), list(client.redmine_projects)
-        )
-        self._prefetch(entries)
-        of_month: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for entry in entries:
-            of_month[month_of(entry["spent_on"])].append(entry)
-        for m in todo:
-            self._replayed[(client.id, m)] = self._billable_hours(client, plan, of_month[m])
 
     def _billable_hours(self, client: Client, plan: Plan, entries: list[dict[str, Any]]) -> Decimal:
         """The billable entries summed per request, each sum rounded as a line's is, added."""
@@ -531,6 +497,35 @@ class Billing:
 
 
 # ==================================================================== pure helpers
+def replay_starts_after(plan: Plan, used: Decimal) -> bool:
+    """A month that used as many hours as it could have had (its own included hours and at
+    most `rollover_months` months' carried over) left nothing to carry: the pool after it is
+    empty whatever came before, so a tariff's replay may start after it."""
+    return used >= plan.included_hours * (plan.rollover_months + 1)
+
+
+def _replay(plan: Plan, months: list[tuple[str, Decimal]]) -> TariffBalance:
+    """The tariff's pool of unused hours replayed over `months` ((month, billable hours),
+    oldest first, the month reported last); the last month's balance."""
+    pool: list[tuple[str, Decimal]] = []  # (last month the hours can be used, hours)
+    balance = TariffBalance(plan.included_hours, ZERO, ZERO, ZERO, plan.included_hours)
+    for m, used in months:
+        pool = [(last, h) for last, h in pool if last >= m and h > 0]
+        carried = sum((h for _, h in pool), ZERO)
+        left = used
+        for i, (last, hours) in enumerate(pool):
+            take = min(hours, left)
+            pool[i] = (last, hours - take)
+            left -= take
+        from_included = min(plan.included_hours, left)
+        unused_included = plan.included_hours - from_included
+        if plan.rollover_months and unused_included:
+            pool.append((_add_months(m, plan.rollover_months), unused_included))
+        unused = sum((h for _, h in pool), ZERO) if plan.rollover_months else unused_included
+        balance = TariffBalance(plan.included_hours, carried, used, left - from_included, unused)
+    return balance
+
+
 def _rate(plan: Plan, entry: dict[str, Any]) -> Decimal | None:
     if entry["user"] in plan.rates_by_user:
         return plan.rates_by_user[entry["user"]]
