@@ -30,7 +30,7 @@ from pathlib import Path
 
 from syncd.state import Store
 
-DATA_VERSION = 1
+DATA_VERSION = 2
 FIRST_DAY = date(2025, 9, 1)
 LAST_DAY = date(2026, 11, 15)  # the data runs into the month after the one reported
 MONTH = "2026-10"  # the month reported: the last complete one
@@ -56,6 +56,8 @@ AGENTS = 24  # Zendesk agents (two of them admins)
 REQUESTERS_PER_CLIENT = 3
 ISSUE_FIELD, HOURS_FIELD, PRICE_FIELD, BILLABLE_FIELD = 360001, 360002, 360010, 2
 
+TARIFF_HOURS = {"premium": 10, "retainer": 80}  # included hours of the tariff plans below
+MEAN_ENTRY_HOURS = 1.97  # of the hours `_entry` draws
 # plan name -> share of clients
 PLAN_MIX = {
     "standard": 35,
@@ -97,20 +99,31 @@ class _Client:
 
 
 def _clients(rng: random.Random, size: Size) -> list[_Client]:
-    weights = [rng.lognormvariate(0, 1.0) for _ in range(size.clients)]
-    total = sum(weights)
-    exact = [w / total * size.entries for w in weights]
-    budgets = [int(x) for x in exact]
-    # Largest remainders first: the budgets add up to exactly size.entries.
-    for i in sorted(range(size.clients), key=lambda i: budgets[i] - exact[i])[
-        : size.entries - sum(budgets)
-    ]:
-        budgets[i] += 1
     plans, plan_weights = list(PLAN_MIX), list(PLAN_MIX.values())
+    chosen = [rng.choices(plans, plan_weights)[0] for _ in range(size.clients)]
+    weights = [rng.lognormvariate(0, 1.0) for _ in range(size.clients)]
+    # A tariff client works about its included hours (0.6-1.5 times of them); the other
+    # clients share the rest of the entries by their (skewed) weights.
+    months = ((LAST_DAY - FIRST_DAY).days + 1) / 30.44
+    budgets = [
+        max(1, round(TARIFF_HOURS[p] * rng.uniform(0.6, 1.5) * months / MEAN_ENTRY_HOURS))
+        if p in TARIFF_HOURS
+        else 0
+        for p in chosen
+    ]
+    others = [i for i, p in enumerate(chosen) if p not in TARIFF_HOURS]
+    rest = size.entries - sum(budgets)
+    total = sum(weights[i] for i in others)
+    exact = {i: weights[i] / total * rest for i in others}
+    for i in others:
+        budgets[i] = int(exact[i])
+    # Largest remainders first: the budgets add up to exactly size.entries.
+    for i in sorted(others, key=lambda i: budgets[i] - exact[i])[: size.entries - sum(budgets)]:
+        budgets[i] += 1
     out = []
     for n in range(size.clients):
         cid = f"c{n + 1:03d}"
-        plan = rng.choices(plans, plan_weights)[0]
+        plan = chosen[n]
         changes = []
         if rng.random() < 0.06:  # switched plans during the year
             other = rng.choice([p for p in plans if p != plan])
