@@ -467,9 +467,14 @@ def _read_chunked(rfile: SocketReader) -> bytes:
         rfile.readline(MAX_LINE)
 
 
+def nginx_page(status: int) -> str:
+    """The error page nginx serves when its upstream fails (also used with the emulator)."""
+    return NGINX_PAGE.format(status=status, phrase=http.client.responses.get(status, "Error"))
+
+
 def _html_answer(status: int) -> Answer:
     phrase = http.client.responses.get(status, "Error")
-    body = NGINX_PAGE.format(status=status, phrase=phrase).encode()
+    body = nginx_page(status).encode()
     return Answer(status, phrase, [("Server", "nginx/1.22.1"), ("Content-Type", "text/html")], body)
 
 
