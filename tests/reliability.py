@@ -10,7 +10,10 @@ var/reliability-figures.txt, which is what the README's "Reliability" section qu
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 FULL = os.environ.get("SYNCD_RELIABILITY", "").lower() == "full"
 
@@ -29,3 +32,17 @@ def figure(section: str, line: str) -> None:
 
 def figures() -> dict[str, list[str]]:
     return {k: list(v) for k, v in sorted(_figures.items())}
+
+
+def patiently(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A test-side call to Redmine, tried again when Redmine answers 500: its SQLite database
+    is shared with the other suites running at the same time and says "database is locked"
+    under their load. (syncd's own requests are not helped: its cycle must succeed as is.)"""
+    for attempt in range(4):
+        try:
+            return call(*args, **kwargs)
+        except AssertionError as e:
+            if "500" not in str(e) or attempt == 3:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")

@@ -28,7 +28,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from reliability import FULL, figure
+from reliability import FULL, figure, patiently
 from structlog.testing import capture_logs
 from studio import ROOT, Studio
 
@@ -127,7 +127,7 @@ def test_a_second_sync_exits_75_at_once_while_the_first_is_held(studio: Studio) 
 
     _t, _out, err = timed(first)
     assert first.returncode == 0, err
-    assert len(studio.issue_for(ticket)) == 1
+    assert len(patiently(studio.issue_for, ticket)) == 1
     assert [c[0] for c in cycles(studio.state_path)] == ["sync"]  # the second left no trace
     figure(
         "concurrency",

@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 
 import openpyxl
 import pytest
-from reliability import figure
+from reliability import figure, patiently
 from studio import Studio
 
 from reports.months import month_of
@@ -142,14 +142,19 @@ def test_hostile_text_flows_through_sync_store_and_reports(hostile_studio) -> No
     # Redmine: one issue per ticket, a sane subject, the text kept in the description.
     for name, ticket in tickets.items():
         subject, body = HOSTILE[name]
-        [issue] = s.issue_for(ticket)
+        [issue] = patiently(s.issue_for, ticket)
         assert issue["subject"] == expected_subject(subject), name
         assert 0 < len(issue["subject"]) <= 255
         if name in ("script", "hyperlink", "mojibake", "emoji"):
             kept = "".join(c for c in body[:1000] if unicodedata.category(c) != "Cc")
             assert kept in issue["description"], name
-        s.redmine.log_time(
-            0.5, issue_id=issue["id"], user_id=user.id, spent_on=date.today(), comments=COMMENT
+        patiently(
+            s.redmine.log_time,
+            0.5,
+            issue_id=issue["id"],
+            user_id=user.id,
+            spent_on=date.today(),
+            comments=COMMENT,
         )
     s.sync()  # the time entries
     s.sync()  # the events past the export's lag
