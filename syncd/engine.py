@@ -654,7 +654,9 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
 
 
 def _note_key(issue: Issue) -> str:
-    return f"status_note:{issue.id}:{iso(issue.updated_on)}"
+    # updated_on has whole seconds: with the status, a second change within the same second
+    # is a new note, not the one already done.
+    return f"status_note:{issue.id}:{iso(issue.updated_on)}:{issue.status}"
 
 
 def _decimal(text: str | None) -> Decimal | None:

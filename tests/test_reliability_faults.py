@@ -145,9 +145,12 @@ def notes(studio, ticket: int, text: str) -> int:
 
 
 def assert_one_of_each(studio, tickets: list[int]) -> None:
-    """Nothing lost, nothing duplicated: one issue, one link note, one reply per ticket."""
+    """Nothing lost, nothing duplicated: one issue, one link note, one reply per ticket, and
+    the ticket names that issue (not another one with the same ticket number)."""
     for t in tickets:
-        assert len(studio.issue_for(t)) == 1, f"ticket {t}: {len(studio.issue_for(t))} issues"
+        issues = studio.issue_for(t)
+        assert len(issues) == 1, f"ticket {t}: {len(issues)} issues"
+        assert str(studio.field(t, studio.issue_field)) == str(issues[0]["id"]), f"ticket {t}"
         assert notes(studio, t, "created (") == 1, f"ticket {t}: link notes"
         assert replies(studio, t) == 1, f"ticket {t}: {replies(studio, t)} replies"
 
@@ -790,3 +793,33 @@ def test_opening_the_store_beside_a_writing_cycle_waits_instead_of_failing(tmp_p
     assert errors == [], f"{len(errors)} of {opened + len(errors)} opens failed: {errors[0]}"
     assert opened > 10
     figure("faults", f"store opened beside a writing cycle: {opened} opens, 0 refused")
+
+
+# ====================================================================== two changes in a second
+def test_two_status_changes_within_one_second_are_both_relayed(studio, capsys):
+    """Redmine's updated_on has whole seconds. A status relayed, then changed again within the
+    same second (a workflow plugin, a quick correction; here: a fault's retry that is fast)
+    must still be relayed: found by the feed-fault rounds above, which change the status
+    between fast cycles."""
+    ticket = studio.ticket("Quick corrections")
+    assert run_cycle(studio, capsys).code == 0
+    issue = studio.issue_for(ticket)[0]["id"]
+    statuses = studio.redmine.statuses
+    same_second = 0
+    for attempt in range(8):
+        first, second = "Feedback", "In Progress"  # each differs from the status before it
+        while time.time() % 1 > 0.05:  # start just after a second begins
+            time.sleep(0.01)
+        studio.redmine.update_issue(issue, status_id=statuses[first])
+        at_first = studio.redmine.issue(issue)["updated_on"]
+        told_first = notes(studio, ticket, f'→ "{first}"')
+        assert run_cycle(studio, capsys).code == 0
+        assert notes(studio, ticket, f'→ "{first}"') == told_first + 1
+        studio.redmine.update_issue(issue, status_id=statuses[second])
+        same_second += studio.redmine.issue(issue)["updated_on"] == at_first
+        told_second = notes(studio, ticket, f'→ "{second}"')
+        assert run_cycle(studio, capsys).code == 0
+        assert notes(studio, ticket, f'→ "{second}"') == told_second + 1, attempt
+        if same_second >= 2:
+            break
+    assert same_second, "no two changes landed within one second: the case was not tried"
