@@ -206,7 +206,10 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
         return "adopted:field" if from_field else "adopted:text"
 
     def relay_status(self, link: dict, issue: Issue) -> None:
+        link = self._settle_reopen(link)
         ticket_id, old = link["ticket_id"], link["issue_status"]
+        if old == issue.status:
+            return  # our own reopen, verified only now
         if self._settle_earlier_notes(ticket_id, issue):
             # A killed run's note, verified only now, already told the ticket of this status.
             with self.store.atomic():
@@ -231,8 +234,9 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             "subject": (ticket or {}).get("subject") or issue.subject,
             "ticket_id": ticket_id,
         }
+        reopened = None
         try:
-            self._relay(link, issue, language, values)
+            reopened = self._relay(link, issue, language, values)
         except ConnectorError as e:
             # Deleted (404) or closed by a merge (422) since the feed last showed it: dropped,
             # not retried forever (syncd/drift.py reports it).
@@ -241,13 +245,16 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             log.info("status_not_relayed", ticket=ticket_id, issue=issue.id, reason="ticket gone")
         with self.store.atomic():
             self.store.update_link(ticket_id, issue_status=issue.status)
+        if reopened is not None:
+            # After the relay is recorded: the reopen records its own status on the link.
+            self.handle_ticket(reopened)
 
-    def _relay(self, link: dict, issue: Issue, language: str, values: dict) -> None:
+    def _relay(self, link: dict, issue: Issue, language: str, values: dict) -> Ticket | None:
         ticket_id, done_statuses = link["ticket_id"], self.config.redmine.done_statuses
         if is_done(issue.status, done_statuses) and not is_done(
             values["old_status"], done_statuses
         ):
-            self.finish_ticket(link, issue, language, values)
+            return self.finish_ticket(link, issue, language, values)
         else:
             note = self.messages.render("status_note", language, **values)
             describe = f"add internal note to ticket #{ticket_id}: {note}"
@@ -263,6 +270,7 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                 detail={"describe": describe, "note": note, "status": issue.status},
                 settle=self.config.zendesk.timeout,
             )
+            return None
 
     def _settle_earlier_notes(self, ticket_id: int, issue: Issue) -> bool:
         """Status notes a killed run left pending for this issue under another key (the issue
@@ -287,8 +295,10 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             told = told or (landed and detail.get("status") == issue.status)
         return told
 
-    def finish_ticket(self, link: dict, issue: Issue, language: str, values: dict) -> None:
-        """The issue is done: tell the client (or note it) and solve the ticket, in one update."""
+    def finish_ticket(self, link: dict, issue: Issue, language: str, values: dict) -> Ticket | None:
+        """The issue is done: tell the client (or note it) and solve the ticket, in one update.
+        Returns the ticket when a killed run's reply is verified only now and the client has
+        answered since (the ticket is no longer solved): it is owed a reopen."""
         ticket_id = link["ticket_id"]
         round_ = link["done_rounds"] + 1
         marker = f"syncd_done_{issue.id}_{round_}"
@@ -307,18 +317,21 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                 add_tags=(marker,),
             )
             what = f"note issue #{issue.id} done on ticket #{ticket_id} and set it solved"
-        self.effects.run(
+        found = self.effects.run(
             f"reply_done:{ticket_id}:{round_}",
             "reply_done",
             describe=what,
             do=lambda: self.helpdesk.update_ticket(ticket_id, update),
-            verify=lambda: self._has_tag(ticket_id, marker),
+            verify=lambda: self._ticket_tagged(ticket_id, marker),
             ticket_id=ticket_id,
             issue_id=issue.id,
             settle=self.config.zendesk.timeout,
         )
         with self.store.atomic():
             self.store.update_link(ticket_id, done_rounds=round_, ticket_status="solved")
+        # The export may have shown the client's answer before this reply was known to have
+        # solved the ticket: then no later export shows the reopen again.
+        return found if isinstance(found, Ticket) and found.status != "solved" else None
 
     # ================================================================ Zendesk tickets
     def pull_tickets(self) -> None:
@@ -578,16 +591,19 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             ticket_id=ticket.id,
             ticket_url=ticket.url,
         )
-        issue_id = link["issue_id"]
+        issue_id, round_ = link["issue_id"], link["done_rounds"]
+        describe = f"reopen issue #{issue_id} ({status}): ticket #{ticket.id} was reopened"
         try:
             self.effects.run(
-                f"reopen_issue:{ticket.id}:{link['done_rounds']}",
+                f"reopen_issue:{ticket.id}:{round_}",
                 "reopen_issue",
-                describe=f"reopen issue #{issue_id} ({status}): ticket #{ticket.id} was reopened",
+                describe=describe,
                 do=lambda: self.tracker.update_issue(issue_id, status=status, notes=note),
-                verify=lambda: self._issue_open(issue_id),
+                verify=lambda: self._reopen_landed(ticket.id, issue_id, note, round_),
                 ticket_id=ticket.id,
                 issue_id=issue_id,
+                # What _settle_reopen needs if the issue changes before it is verified.
+                detail={"describe": describe, "note": note},
                 settle=self.config.redmine.timeout,
             )
         except NotFound:
@@ -617,6 +633,39 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                 self.store.update_link(ticket_id, done_rounds=round_)
         return self.store.link_by_ticket(ticket_id) or link
 
+    def _settle_reopen(self, link: dict) -> dict:
+        """A reopen a killed run sent, not verified yet, while the issue changed again (a person
+        closed it once more): settled before relaying, so the relay starts from our reopen.
+        Relayed from the stale status, the close would be a note instead of a "done" reply,
+        and the reopen, verified by "is the issue open", would be sent a second time."""
+        ticket_id, round_ = link["ticket_id"], link["done_rounds"]
+        row = self.store.effect(f"reopen_issue:{ticket_id}:{round_}")
+        if not row or row["status"] != "pending":
+            return link
+        note = json.loads(row["detail"] or "{}").get("note")
+        issue_id = row["issue_id"]
+        verify = (
+            (lambda: self._reopen_landed(ticket_id, issue_id, note, round_))
+            if note
+            else (lambda: self._issue_open(issue_id))  # a row begun before notes were kept
+        )
+        if self.effects.settle(row, verify, settle=self.config.redmine.timeout):
+            with self.store.atomic():
+                self.store.update_link(ticket_id, issue_status=self.config.redmine.reopen_status)
+        return self.store.link_by_ticket(ticket_id) or link
+
+    def _reopen_landed(self, ticket_id: int, issue_id: int, note: str, round_: int) -> bool | None:
+        """Our reopen note is in the issue's history once more than the earlier reopens account
+        for: a marker that stays when a person changes the status again (the issue being open
+        does not)."""
+        wanted = " ".join(note.split())
+        made = sum(" ".join(n.split()) == wanted for n in self.tracker.issue_notes(issue_id))
+        earlier = 0
+        for r in range(round_):
+            row = self.store.effect(f"reopen_issue:{ticket_id}:{r}")
+            earlier += bool(row and row["status"] == "done")
+        return True if made > earlier else None
+
     # ================================================================ helpers
     def _issue_for_ticket(self, ticket_id: int) -> Issue | None:
         found = self.tracker.find_issues_by_field(
@@ -632,6 +681,10 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
     def _issue_open(self, issue_id: int) -> bool | None:
         status = self.tracker.get_issue(issue_id).status
         return True if not is_done(status, self.config.redmine.done_statuses) else None
+
+    def _ticket_tagged(self, ticket_id: int, tag: str) -> Ticket | None:
+        ticket = self.helpdesk.get_ticket(ticket_id)
+        return ticket if tag in ticket.tags else None
 
     def _has_tag(self, ticket_id: int, tag: str) -> bool | None:
         return True if tag in self.helpdesk.get_ticket(ticket_id).tags else None

@@ -134,3 +134,88 @@ def test_a_status_note_on_the_wire_at_a_kill_is_posted_once_though_the_issue_cha
     notes = [c["body"] for c in studio.comments(ticket, public=False)]
     assert sum('"New" → "In Progress"' in n for n in notes) == 1, notes
     assert _pending(studio) == []
+
+
+def test_a_reopen_seen_before_a_killed_runs_done_reply_was_verified_still_reopens(
+    studio: Studio,
+):
+    settle = 5
+    studio.write_config(zendesk_timeout=settle)
+    rm = studio.redmine
+    ticket = studio.ticket("Answered at once")
+    studio.sync()
+    [issue] = studio.issue_for(ticket)
+    rm.update_issue(issue["id"], status_id=rm.statuses["Resolved"])
+    _kill_with_ticket_write_on_the_wire(studio, hold=1.0)
+    _wait_for(lambda: studio.zd(ticket)["status"] == "solved")  # the held reply landed
+    # The client answers before syncd runs again: the export never shows the ticket solved.
+    studio.emu.add_comment(ticket, "Not fixed on mobile", True, studio.requester_id)
+    studio.emu.set_status(ticket, "open")
+
+    studio.sync()  # too early to verify the reply; the export shows the ticket open
+    time.sleep(settle + 0.5)
+    studio.sync()  # the reply is verified, and the ticket was reopened since
+    assert rm.issue(issue["id"])["status"]["name"] == "In Progress"
+
+    rm.update_issue(issue["id"], status_id=rm.statuses["Closed"])
+    studio.sync()
+    studio.sync()
+    replies = [c["body"] for c in studio.comments(ticket, public=True)]
+    assert sum(DONE in r for r in replies) == 2, replies
+    assert studio.zd(ticket)["status"] == "solved"
+    assert _pending(studio) == []
+
+
+@pytest.mark.parametrize("feed", ["up", "down"])
+def test_a_reopen_on_the_wire_at_a_kill_then_closed_again_is_one_reopen_and_a_done_reply(
+    studio: Studio, feed: str
+):
+    """With the issue feed down in the first cycle after, the ticket's side verifies the
+    reopen itself: "is the issue open" would say no (closed again) and reopen it twice."""
+    settle = 6
+    rm = studio.redmine
+    target = urlsplit(rm.url)
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        studio.write_config(redmine_url=proxy.url, redmine_timeout=settle)
+        ticket = studio.ticket("Reopened, then closed again")
+        studio.sync()
+        [issue] = studio.issue_for(ticket)
+        rm.update_issue(issue["id"], status_id=rm.statuses["Resolved"])
+        studio.sync()
+        assert studio.zd(ticket)["status"] == "solved"
+        studio.emu.add_comment(ticket, "Still broken", True, studio.requester_id)
+        studio.emu.set_status(ticket, "open")
+        studio.emu.advance(61)
+        # Redmine reopens the issue; the answer never reaches syncd, which is killed waiting.
+        proxy.inject("hang", match=rf"^PUT /issues/{issue['id']}\.json", forward=True, times=1)
+        proc = studio.popen("sync")
+        _wait_for(lambda: proxy.log(r"^PUT /issues/") or proc.poll() is not None)
+        proc.kill()
+        proc.communicate(timeout=30)
+        proxy.clear()
+        assert rm.issue(issue["id"])["status"]["name"] == "In Progress"
+        # A quick fix: closed again before syncd runs.
+        rm.update_issue(issue["id"], status_id=rm.statuses["Closed"])
+        time.sleep(settle + 0.5)
+
+        if feed == "down":
+            proxy.inject(
+                "status", match=r"^GET /issues\.json\?.*sort=updated_on", status=500, times=None
+            )
+            studio.emu.advance(61)
+            code, out = studio.syncd("sync")
+            assert code == 1, out  # the issue feed failed; the tickets went on
+            proxy.clear()
+        studio.sync()
+        studio.sync()
+
+    journals = rm.issue(issue["id"], include="journals")["journals"]
+    reopens = [j for j in journals if "reopened Zendesk #" in (j.get("notes") or "")]
+    assert len(reopens) == 1, journals
+    assert rm.issue(issue["id"])["status"]["name"] == "Closed"
+    replies = [c["body"] for c in studio.comments(ticket, public=True)]
+    assert sum(DONE in r for r in replies) == 2, replies
+    assert studio.zd(ticket)["status"] == "solved"
+    notes = [c["body"] for c in studio.comments(ticket, public=False)]
+    assert not any("→" in n for n in notes), notes  # no status notes: a reopen and a close
+    assert _pending(studio) == []
