@@ -1,16 +1,19 @@
 """Crash-consistency harness (issue 5): a studio's workload advances while `syncd sync` runs as
 a real process that is killed with SIGKILL at chosen instants and started again.
 
-Three ways to choose the instant:
+Ways to choose the instant (the `aim` of a kill point):
 
 - ``random``: a uniform delay within the measured length of a clean run (process start
   included, as cron sees it);
-- ``write``: the emulator holds the run's first ticket write (a ``delay`` fault) and the kill
-  lands while it is held; the held request is applied by the emulator *after* the kill, as a
-  request already on the wire is by a real server;
+- ``zendesk``: the emulator holds the run's first ticket write (a ``delay`` fault) and the kill
+  lands while it is held; the emulator applies the held write *after* the kill, as a server
+  does with a request already on the wire;
+- ``redmine``: a proxy in front of the real Redmine (tests/fault_proxy.py) forwards the run's
+  first issue write (the POST creating an issue, the PUT reopening one) and holds back the
+  answer; the kill lands while syncd waits for it, so the issue exists (or is reopened) and
+  the store doesn't know;
 - ``create``: the kill lands a random few hundred milliseconds after the journal shows a
-  pending ``create_issue`` effect, i.e. around the Redmine POST, so the issue may exist before
-  the link to it is recorded.
+  pending ``create_issue`` of this run: before, during or just after the POST.
 
 The end state is judged against what the workload did (never against what syncd says it did):
 see `tally`.
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+from fault_proxy import FaultProxy
 from studio import Studio
 
 # The harness config shortens both request timeouts: an interrupted write is verified only
@@ -240,7 +244,7 @@ class KillPoint:
     round: int
     aim: str
     after_s: float
-    pending: list[str]  # effect keys pending in the journal when the process died
+    pending: list[str]  # effects this run began and left pending when it died
     write_held: bool  # a ticket write was on the wire (held by the emulator) at the kill
     unlinked_issue: bool = False  # Redmine had the issue, the store had no link to it
 
@@ -249,6 +253,7 @@ class KillPoint:
 class Runner:
     studio: Studio
     rng: random.Random
+    proxy: FaultProxy  # in front of the real Redmine
     cycle_s: float = 2.0
     clean_runs: list[float] = field(default_factory=list)
     kills: list[KillPoint] = field(default_factory=list)
@@ -283,30 +288,35 @@ class Runner:
 
     def kill(self, round_no: int, aim: str) -> KillPoint | None:
         """One run killed as `aim` says; None when it ended before the kill could land."""
-        emu = self.studio.emu
+        emu, proxy = self.studio.emu, self.proxy
         before, _ = read_journal(self.studio)
 
-        def create_begun() -> bool:
-            # A create_issue begun by this run (one left pending by a killed run doesn't count).
+        def begun(prefix: str) -> bool:
+            # An effect begun by this run (one a killed run left pending doesn't count).
             pending, _ = read_journal(self.studio)
-            return any(
-                k.startswith("create_issue:") and before.get(k) != at for k, at in pending.items()
-            )
+            return any(k.startswith(prefix) and before.get(k) != at for k, at in pending.items())
 
-        if aim == "write":
+        if aim == "zendesk":
             emu.inject_fault(match=r"^(PUT|POST) /api/v2/tickets", delay=HOLD, times=1)
+        elif aim == "redmine":
+            proxy.inject("hang", match=r"^(POST|PUT) /issues", forward=True, times=1)
         started = time.monotonic()
         proc = self.studio.popen("sync")
         try:
             if aim == "random":
                 time.sleep(self.rng.uniform(0.0, self.cycle_s))
-            elif aim == "write":
+            elif aim == "zendesk":
                 # The fault leaves the queue when the request reaches the emulator.
                 if not _wait(lambda: not emu.faults.pending(), proc, 60):
                     return self._finished(proc)
                 time.sleep(self.rng.uniform(0.0, HOLD * 0.9))
+            elif aim == "redmine":
+                # Logged once Redmine has answered the proxy: the write has landed.
+                if not _wait(lambda: proxy.log(r"^(POST|PUT) /issues"), proc, 60):
+                    return self._finished(proc)
+                time.sleep(self.rng.uniform(0.0, 0.2))
             else:  # create
-                if not _wait(create_begun, proc, 60, poll=0.005):
+                if not _wait(lambda: begun("create_issue:"), proc, 60, poll=0.005):
                     return self._finished(proc)
                 time.sleep(self.rng.uniform(0.0, 0.4))
             if proc.poll() is not None:
@@ -315,11 +325,14 @@ class Runner:
             out, err = proc.communicate(timeout=30)
         finally:
             emu.clear_faults()
+            proxy.clear()
+            proxy.clear_log()
         after = time.monotonic() - started
         pending, linked = read_journal(self.studio)
-        point = KillPoint(round_no, aim, after, sorted(pending), write_held=aim == "write")
+        own = sorted(k for k, at in pending.items() if before.get(k) != at)
+        point = KillPoint(round_no, aim, after, own, write_held=aim in ("zendesk", "redmine"))
         self._record(f"killed {point}", proc, out, err)
-        creating = [int(k.split(":")[1]) for k in pending if k.startswith("create_issue:")]
+        creating = [int(k.split(":")[1]) for k in own if k.startswith("create_issue:")]
         if creating:
             time.sleep(0.3)  # a POST on the wire is still being processed by Redmine
             issues = issues_by_ticket(self.studio)
