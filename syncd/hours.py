@@ -22,6 +22,8 @@ from syncd.state import iso, parse_iso
 log = structlog.get_logger("syncd.hours")
 
 REREAD_CURSOR = "redmine_time_entries_reread"
+# The oldest entry stored by a scan for new entries that was cut short (see pull_time_entries).
+SCAN_FLOOR = "redmine_time_entries_scan_floor"
 # Redmine pages a time-entry list by offset and counts the whole filtered list for every page:
 # with 200,000 entries over a year on SQLite a page of the whole year took 1.9 s (median of 12
 # at random offsets), a page of one month 0.75 s (bench/, issue 6). So long periods are read a
@@ -33,13 +35,28 @@ class HoursFlow(Flow):
     # ================================================================ time entries
     def pull_time_entries(self) -> None:
         """New entries: newest first until a known one (one request when idle). Edits and
-        deletions: Redmine can't list them, so a recent period is re-read now and then."""
+        deletions: Redmine can't list them, so a recent period is re-read now and then.
+
+        A scan cut short after a page (a kill, a failed request) leaves its floor, the oldest
+        entry it stored, with that page: the next scan would otherwise stop at the entries
+        it stored, above the new ones it never reached, and lose them until the re-read."""
+        floor = int(self.store.cursor(SCAN_FLOOR) or 0) or None
         for page in self.tracker.time_entry_pages(projects=self.projects()):
             known = self.store.time_entry_ids(e.id for e in page)
+            # Known from before any cut-short scan: ids grow with creation, the list's order.
+            reached = bool(known) and (floor is None or min(known) < floor)
             with self.store.atomic():
                 self._save_entries(page)
-            if known:
+                if not reached:
+                    floor = min([*(e.id for e in page), *([floor] if floor else [])])
+                    self.store.set_cursor(SCAN_FLOOR, str(floor))
+                elif floor is not None:
+                    self.store.set_cursor(SCAN_FLOOR, "")
+            if reached:
                 break
+        else:
+            if floor is not None:  # read to the end of the list
+                self.store.set_cursor(SCAN_FLOOR, "")
         last = parse_iso(self.store.cursor(REREAD_CURSOR))
         if last is None or self.now() - last >= timedelta(
             minutes=self.config.sync.reread_every_minutes

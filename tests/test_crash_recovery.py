@@ -219,3 +219,39 @@ def test_a_reopen_on_the_wire_at_a_kill_then_closed_again_is_one_reopen_and_a_do
     notes = [c["body"] for c in studio.comments(ticket, public=False)]
     assert not any("→" in n for n in notes), notes  # no status notes: a reopen and a close
     assert _pending(studio) == []
+
+
+def test_new_time_entries_beyond_the_first_page_survive_a_kill_between_pages(
+    studio: Studio, redmine_user
+):
+    """New entries are read newest first until a known one; a run killed after storing the
+    first page must not make the next run stop there, above the older new entries."""
+    rm = studio.redmine
+    target = urlsplit(rm.url)
+    with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
+        studio.write_config(redmine_url=proxy.url)
+        ticket = studio.ticket("A long day's work")
+        studio.sync()
+        [issue] = studio.issue_for(ticket)
+        logged = [
+            rm.log_time(0.25, issue_id=issue["id"], user_id=redmine_user.id) for _ in range(103)
+        ]
+        studio.emu.advance(61)
+        # The second page of new entries never comes: the run is killed waiting for it.
+        proxy.inject("hang", match=r"^GET /time_entries\.json\?.*offset=100(&|$)", times=1)
+        proc = studio.popen("sync")
+        _wait_for(lambda: proxy.log(r"offset=100") or proc.poll() is not None, timeout=60)
+        proc.kill()
+        proc.communicate(timeout=30)
+        proxy.clear()
+
+        studio.sync()
+        studio.sync()
+
+    store = studio.store()
+    try:
+        stored = {r["id"] for r in store._all("SELECT id FROM time_entries")}
+    finally:
+        store.close()
+    assert {e["id"] for e in logged} <= stored
+    assert str(studio.field(ticket, studio.hours_field)) == "25.75"
