@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from fault_proxy import FaultProxy, nginx_page
-from reliability import FULL, figure
+from reliability import FULL, figure, size
 from studio import ROOT
 
 from connectors.http import make_session
@@ -242,8 +242,8 @@ def test_zendesk_export_faults_keep_the_cursor_and_lose_nothing(studio, capsys):
         assert_one_of_each(studio, tickets)
         figure(
             "faults",
-            f"{name}: requests {count} (bound {expected}), lost 0, duplicated 0, "
-            f"recovered after {cycles} cycle(s)",
+            f"{name}: requests {count} (bound {expected if '429' in name else BOUND}), "
+            f"lost 0, duplicated 0, recovered after {cycles} cycle(s)",
         )
 
 
@@ -255,6 +255,7 @@ def test_zendesk_export_timeout_is_retried_within_the_cycle(studio, capsys):
     studio.emu.inject_fault(match=EXPORT, delay=ZENDESK_TIMEOUT + 0.5, times=1)
     cycle = run_cycle(studio, capsys)
     assert cycle.code == 0, cycle.out
+    time.sleep(0.8)  # the delayed request is logged when the emulator answers it, at 2.5 s
     count = len(exports(studio, seen))
     assert count == 2 <= BOUND
     assert_one_of_each(studio, [ticket])
@@ -822,6 +823,6 @@ def test_two_status_changes_within_one_second_are_both_relayed(studio, capsys):
         told_second = notes(studio, ticket, f'→ "{second}"')
         assert run_cycle(studio, capsys).code == 0
         assert notes(studio, ticket, f'→ "{second}"') == told_second + 1, attempt
-        if same_second >= 2:
+        if same_second >= size(1, 3):
             break
     assert same_second, "no two changes landed within one second: the case was not tried"
