@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from fault_proxy import FaultProxy, nginx_page
-from reliability import FULL, figure, size
+from reliability import FULL, figure, patiently, size
 from studio import ROOT
 
 from connectors.http import make_session
@@ -136,6 +136,11 @@ def failed_event(cycle: Cycle, event: str, **fields: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- what the studio holds
+def issue_for(studio, ticket: int) -> list[dict[str, Any]]:
+    """The ticket's issues in our project (through `patiently`: Redmine is shared and busy)."""
+    return patiently(studio.issue_for, ticket)
+
+
 def replies(studio, ticket: int) -> int:
     return sum("is now in work" in c["body"] for c in studio.comments(ticket, public=True))
 
@@ -148,7 +153,7 @@ def assert_one_of_each(studio, tickets: list[int]) -> None:
     """Nothing lost, nothing duplicated: one issue, one link note, one reply per ticket, and
     the ticket names that issue (not another one with the same ticket number)."""
     for t in tickets:
-        issues = studio.issue_for(t)
+        issues = issue_for(studio, t)
         assert len(issues) == 1, f"ticket {t}: {len(issues)} issues"
         assert str(studio.field(t, studio.issue_field)) == str(issues[0]["id"]), f"ticket {t}"
         assert notes(studio, t, "created (") == 1, f"ticket {t}: link notes"
@@ -235,7 +240,7 @@ def test_zendesk_export_faults_keep_the_cursor_and_lose_nothing(studio, capsys):
         else:
             assert failed.seconds < ZENDESK_BUDGET + ZENDESK_TIMEOUT + 3, failed.seconds
         assert cursor(studio, ZENDESK_CURSOR) == before, name  # the failed page is not passed
-        assert studio.issue_for(ticket) == [], name
+        assert issue_for(studio, ticket) == [], name
 
         _cycle, cycles = recover(studio, capsys)
         assert cursor(studio, ZENDESK_CURSOR) != before, name
@@ -382,11 +387,11 @@ if FULL:
 def test_redmine_issue_feed_faults_keep_the_cursor_and_relay_once(studio, redmine_proxy, capsys):
     ticket = studio.ticket("Status changes under faults")
     assert run_cycle(studio, capsys).code == 0
-    issue = studio.issue_for(ticket)[0]["id"]
+    issue = issue_for(studio, ticket)[0]["id"]
     statuses = ["In Progress", "Feedback"]
     for n, (name, (rule, expected, words)) in enumerate(REDMINE_READ_FAULTS.items()):
         status = statuses[n % 2]
-        studio.redmine.update_issue(issue, status_id=studio.redmine.statuses[status])
+        patiently(studio.redmine.update_issue, issue, status_id=studio.redmine.statuses[status])
         before = cursor(studio, ISSUES_CURSOR)
         relayed = notes(studio, ticket, f'→ "{status}"')
         redmine_proxy.clear_log()
@@ -406,7 +411,7 @@ def test_redmine_issue_feed_faults_keep_the_cursor_and_relay_once(studio, redmin
 
         _cycle, cycles = recover(studio, capsys)
         # The cursor now covers the change (updated_on has whole seconds: it may equal before).
-        updated = studio.redmine.issue(issue)["updated_on"].replace("Z", "+00:00")
+        updated = patiently(studio.redmine.issue, issue)["updated_on"].replace("Z", "+00:00")
         assert datetime.fromisoformat(cursor(studio, ISSUES_CURSOR) or "") == (
             datetime.fromisoformat(updated)
         ), name
@@ -477,7 +482,7 @@ CREATE = r"^POST /issues\.json"
 @pytest.fixture
 def stranger(redmine_env) -> Iterator[Any]:
     """A project syncd is not configured for, in the same Redmine."""
-    project = redmine_env.create_project(name="another studio's project")
+    project = patiently(redmine_env.create_project, name="another studio's project")
     yield project
     with contextlib.suppress(Exception):
         redmine_env.delete_project(project)
@@ -490,7 +495,7 @@ def test_redmine_create_faults_never_duplicate_an_issue(studio, redmine_proxy, s
     # Another studio's issues carry the same ticket numbers: checking whether an interrupted
     # create landed must look in our projects only.
     for ticket in [*tickets.values(), storm]:
-        studio.redmine.create_issue(stranger, f"Not ours {ticket}", ticket=ticket)
+        patiently(studio.redmine.create_issue, stranger, f"Not ours {ticket}", ticket=ticket)
     for name in names:
         redmine_proxy.inject(match=CREATE, times=1, **REDMINE_WRITE_FAULTS[name][0])
     redmine_proxy.inject("status", match=CREATE, times=1, status=429, retry_after=1)
@@ -506,10 +511,10 @@ def test_redmine_create_faults_never_duplicate_an_issue(studio, redmine_proxy, s
     for name in names:
         ticket = tickets[name]
         _rule, landed, words = REDMINE_WRITE_FAULTS[name]
-        assert len(studio.issue_for(ticket)) == (1 if landed else 0), name
+        assert len(issue_for(studio, ticket)) == (1 if landed else 0), name
         event = failed_event(failed, "item_failed", item=f"ticket:{ticket}")
         assert event["reason"].startswith("Redmine") and words in event["reason"], (name, event)
-    assert len(studio.issue_for(storm)) == 1
+    assert len(issue_for(studio, storm)) == 1
 
     cycle, cycles = recover(studio, capsys)
     again = redmine_proxy.log(CREATE)[len(posts) :]
@@ -541,10 +546,10 @@ def _action(rule: dict[str, Any]) -> str:
 def test_redmine_down_for_a_whole_cycle(studio, redmine_proxy, redmine_user, capsys, caplog):
     ticket = studio.ticket("Redmine goes away")
     assert run_cycle(studio, capsys).code == 0
-    issue = studio.issue_for(ticket)[0]["id"]
+    issue = issue_for(studio, ticket)[0]["id"]
     # While Redmine is unreachable for syncd, work goes on in it and a new request arrives.
-    studio.redmine.log_time(1.5, issue_id=issue, user_id=redmine_user.id)
-    studio.redmine.update_issue(issue, status_id=studio.redmine.statuses["In Progress"])
+    patiently(studio.redmine.log_time, 1.5, issue_id=issue, user_id=redmine_user.id)
+    patiently(studio.redmine.update_issue, issue, status_id=studio.redmine.statuses["In Progress"])
     newcomer = studio.ticket("Arrives during the outage")
     issues_before, reread_before = cursor(studio, ISSUES_CURSOR), cursor(studio, REREAD_CURSOR)
 
@@ -572,7 +577,7 @@ def test_redmine_down_for_a_whole_cycle(studio, redmine_proxy, redmine_user, cap
     assert str(studio.field(ticket, studio.hours_field)) == "1.50"
     store = studio.store()
     assert store.hours_for_issues([issue]) == sum(
-        float(e["hours"]) for e in studio.redmine.time_entries(issue_id=issue)
+        float(e["hours"]) for e in patiently(studio.redmine.time_entries, issue_id=issue)
     )
     store.close()
     assert notes(studio, ticket, '→ "In Progress"') == 1
@@ -599,7 +604,7 @@ def test_zendesk_down_for_a_whole_cycle_under_the_daemon(studio, zendesk_proxy, 
         first = _wait_for_cycles(studio, daemon, 1, timeout=45)
         assert first[-1]["status"] == "partial", first
         assert cursor(studio, ZENDESK_CURSOR) == export_before
-        assert studio.issue_for(newcomer) == []
+        assert issue_for(studio, newcomer) == []
         zendesk_proxy.accept()
         studio.emu.advance(61)
         second = _wait_for_cycles(studio, daemon, 2, timeout=90)
@@ -701,8 +706,8 @@ def test_state_disk_full_fails_the_cycle_cleanly_and_loses_nothing(
         studio.write_config(redmine_timeout=REDMINE_TIMEOUT, zendesk_timeout=ZENDESK_TIMEOUT)
         first = studio.ticket("Before the disk fills")
         assert run_cycle(studio, capsys).code == 0
-        issue = studio.issue_for(first)[0]["id"]
-        studio.redmine.log_time(2.25, issue_id=issue, user_id=redmine_user.id)
+        issue = issue_for(studio, first)[0]["id"]
+        patiently(studio.redmine.log_time, 2.25, issue_id=issue, user_id=redmine_user.id)
         later = [studio.ticket(f"While the disk is full {n}") for n in range(3)]
         export_before = cursor(studio, ZENDESK_CURSOR)
         if on_tmpfs:
@@ -806,20 +811,20 @@ def test_two_status_changes_within_one_second_are_both_relayed(studio, capsys):
     between fast cycles."""
     ticket = studio.ticket("Quick corrections")
     assert run_cycle(studio, capsys).code == 0
-    issue = studio.issue_for(ticket)[0]["id"]
+    issue = issue_for(studio, ticket)[0]["id"]
     statuses = studio.redmine.statuses
     same_second = 0
     for attempt in range(8):
         first, second = "Feedback", "In Progress"  # each differs from the status before it
         while time.time() % 1 > 0.05:  # start just after a second begins
             time.sleep(0.01)
-        studio.redmine.update_issue(issue, status_id=statuses[first])
-        at_first = studio.redmine.issue(issue)["updated_on"]
+        patiently(studio.redmine.update_issue, issue, status_id=statuses[first])
+        at_first = patiently(studio.redmine.issue, issue)["updated_on"]
         told_first = notes(studio, ticket, f'→ "{first}"')
         assert run_cycle(studio, capsys).code == 0
         assert notes(studio, ticket, f'→ "{first}"') == told_first + 1
-        studio.redmine.update_issue(issue, status_id=statuses[second])
-        same_second += studio.redmine.issue(issue)["updated_on"] == at_first
+        patiently(studio.redmine.update_issue, issue, status_id=statuses[second])
+        same_second += patiently(studio.redmine.issue, issue)["updated_on"] == at_first
         told_second = notes(studio, ticket, f'→ "{second}"')
         assert run_cycle(studio, capsys).code == 0
         assert notes(studio, ticket, f'→ "{second}"') == told_second + 1, attempt
