@@ -13,7 +13,9 @@ Ways to choose the instant (the `aim` of a kill point):
   answer; the kill lands while syncd waits for it, so the issue exists (or is reopened) and
   the store doesn't know;
 - ``create``: the kill lands a random few hundred milliseconds after the journal shows a
-  pending ``create_issue`` of this run: before, during or just after the POST.
+  pending ``create_issue`` of this run: before, during or just after the POST;
+- ``entries``: after a burst of time entries (more than a page), the proxy holds back the
+  second page of the list and the kill lands while syncd waits for it.
 
 The end state is judged against what the workload did (never against what syncd says it did):
 see `tally`.
@@ -48,6 +50,7 @@ REDMINE_TIMEOUT = 15.0
 # flight has landed by the time syncd may verify it (the assumption behind `settle`).
 HOLD = 1.0
 
+ENTRIES_PAGE_2 = r"^GET /time_entries\.json\?.*offset=100(&|$)"
 IN_WORK = "is now in work as task #"
 DONE = "The work on your request"
 LINKED_NOTE = re.compile(r"^Redmine issue #\d+ created")
@@ -117,6 +120,9 @@ def issues_by_ticket(studio: Studio) -> dict[int, list[dict[str, Any]]]:
 
 
 # ---------------------------------------------------------------------- the workload
+BURST = 104  # entries logged at once: more than Redmine's page of 100
+
+
 @dataclass
 class TicketPlan:
     """One tagged ticket's life, advanced one step whenever what it waits for is visible."""
@@ -136,10 +142,18 @@ class Workload:
     """New tagged tickets arrive over the first rounds; each then goes In Progress (an internal
     note is owed), gets time logged (some on a subtask), is resolved (the "done" reply and the
     ticket solved are owed); some are reopened by the client (the issue is reopened), worked on
-    and closed again (a second "done" reply)."""
+    and closed again (a second "done" reply). Now and then a burst of more entries than one
+    page of Redmine's list holds (a week logged at once), so a scan can be cut between pages."""
 
     def __init__(
-        self, studio: Studio, user_id: int, rng: random.Random, *, tickets: int, spread: int
+        self,
+        studio: Studio,
+        user_id: int,
+        rng: random.Random,
+        *,
+        tickets: int,
+        spread: int,
+        bursts: int = 1,
     ):
         self.studio, self.user_id, self.rng = studio, user_id, rng
         self.statuses = studio.redmine.statuses
@@ -147,6 +161,8 @@ class Workload:
         self.arrivals = sorted(
             [0, 0, *(rng.randrange(1, max(2, spread)) for _ in range(tickets - 2))]
         )
+        self.bursts = sorted(rng.randrange(1, max(2, spread)) for _ in range(bursts))
+        self.burst_waiting = False  # logged, not yet read by a run
         self.plans: list[TicketPlan] = []
         self.untagged: list[int] = []
         self.hours_logged = 0
@@ -162,6 +178,13 @@ class Workload:
         issues = issues_by_ticket(self.studio)
         for plan in self.plans:
             self._advance(plan, issues)
+        working = [p.issue_id for p in self.plans if p.issue_id and p.stage != "finished"]
+        if self.bursts and self.bursts[0] <= round_no and working:
+            self.bursts.pop(0)
+            issue_id = self.rng.choice(working)
+            for _ in range(BURST):
+                self._log(issue_id)
+            self.burst_waiting = True
 
     def _new_ticket(self) -> None:
         n = len(self.plans) + 1
@@ -300,6 +323,8 @@ class Runner:
             emu.inject_fault(match=r"^(PUT|POST) /api/v2/tickets", delay=HOLD, times=1)
         elif aim == "redmine":
             proxy.inject("hang", match=r"^(POST|PUT) /issues", forward=True, times=1)
+        elif aim == "entries":
+            proxy.inject("hang", match=ENTRIES_PAGE_2, times=1)
         started = time.monotonic()
         proc = self.studio.popen("sync")
         try:
@@ -315,6 +340,10 @@ class Runner:
                 if not _wait(lambda: proxy.log(r"^(POST|PUT) /issues"), proc, 60):
                     return self._finished(proc)
                 time.sleep(self.rng.uniform(0.0, 0.2))
+            elif aim == "entries":
+                # The first page of new entries is stored; the second never comes.
+                if not _wait(lambda: proxy.log(ENTRIES_PAGE_2), proc, 60):
+                    return self._finished(proc)
             else:  # create
                 if not _wait(lambda: begun("create_issue:"), proc, 60, poll=0.005):
                     return self._finished(proc)

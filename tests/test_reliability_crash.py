@@ -38,7 +38,11 @@ BUDGET_S = size(150, 1800)
 def _aim(rng: random.Random, runner: Runner, workload: Workload) -> str:
     """Random instants mostly land in idle parts, so kills are also aimed: at a ticket write on
     the wire, at an issue write on the wire when one is due (a ticket waiting for its issue, a
-    reopened ticket waiting for its issue to reopen), and around an issue's creation."""
+    reopened ticket waiting for its issue to reopen), around an issue's creation, and between
+    two pages of new time entries after a burst."""
+    if workload.burst_waiting:
+        workload.burst_waiting = False
+        return "entries"
     _, linked = read_journal(runner.studio)
     creating = any(p.id not in linked for p in workload.plans)
     reopening = any(p.stage == "reopened" for p in workload.plans)
@@ -59,7 +63,9 @@ def test_kill_9_at_random_and_aimed_instants_duplicates_and_loses_nothing(
     studio.write_config(
         zendesk_timeout=ZENDESK_TIMEOUT, redmine_timeout=REDMINE_TIMEOUT, redmine_url=proxy.url
     )
-    workload = Workload(studio, redmine_user.id, rng, tickets=TICKETS, spread=KILLS)
+    workload = Workload(
+        studio, redmine_user.id, rng, tickets=TICKETS, spread=KILLS, bursts=size(1, 4)
+    )
     runner = Runner(studio, rng, proxy)
     started = time.monotonic()
 
@@ -98,12 +104,16 @@ def test_kill_9_at_random_and_aimed_instants_duplicates_and_loses_nothing(
     unlinked = sum(k.unlinked_issue for k in kills)
     d, lost = len(result.duplicates), len(result.lost)
     figure("crash", f"kill points: {len(kills)}, duplicates: {d}, lost: {lost}")
-    aims = {a: sum(k.aim == a for k in kills) for a in ("random", "zendesk", "redmine", "create")}
+    aims = {
+        a: sum(k.aim == a for k in kills)
+        for a in ("random", "zendesk", "redmine", "create", "entries")
+    }
     figure(
         "crash",
         f"seed {seed}: {aims['random']} random, {aims['zendesk']} with a ticket write on the "
         f"wire, {aims['redmine']} with an issue write on the wire, {aims['create']} around an "
-        f"issue creation; {with_pending} with a write of the killed run pending in the journal, "
+        f"issue creation, {aims['entries']} between two pages of new time entries; "
+        f"{with_pending} with a write of the killed run pending in the journal, "
         f"{unlinked} with an issue created but not linked",
     )
     figure(
