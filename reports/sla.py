@@ -26,6 +26,7 @@ PING_PONG_OVER = 4  # more public messages than this is "ping-pong"
 AGENT_ROLES = frozenset({"agent", "admin"})
 SOLVED = frozenset({"solved", "closed"})
 MARKER_TAG_PREFIX = "syncd_"
+TICKETS_PER_READ = 1000  # tickets whose events are read (and held) at once
 
 
 @dataclass(frozen=True)
@@ -103,27 +104,43 @@ class Sla:
         for row in self.store.tickets_active_between(iso(start - margin), iso(end + margin)):
             if row["client"] in by_client:
                 by_client[row["client"]].append(row)
-        ids = [row["id"] for rows in by_client.values() for row in rows]
+        out: list[TicketSla] = []
+        batch: list[tuple[Client, dict[str, Any]]] = []
+        for client in clients:
+            batch += [(client, row) for row in by_client[client.id]]
+            if len(batch) >= TICKETS_PER_READ or client is clients[-1]:
+                out += self._judge(batch, month, start, end, as_of)
+                batch = []
+        return sorted(out, key=lambda t: t.ticket_id)
+
+    def _judge(
+        self,
+        batch: list[tuple[Client, dict[str, Any]]],
+        month: str,
+        start: datetime,
+        end: datetime,
+        as_of: datetime,
+    ) -> list[TicketSla]:
+        """The tickets of `batch` that belong to the month, judged; their events, links,
+        issues and hours read in four queries (a batch at a time keeps memory flat)."""
+        ids = [row["id"] for _, row in batch]
         events = self.store.events_of_tickets(ids)
         links = self.store.links_of_tickets(ids)
         issues = self.store.rows_by_id("issues", [link["issue_id"] for link in links.values()])
         hours = self.store.hours_of_trees(issues)
         out = []
-        for client in clients:
-            for row in by_client[client.id]:
-                created = datetime.fromisoformat(row["created_at"])
-                if created >= end:
-                    continue
-                line = self._timeline(events[row["id"]], created, as_of)
-                solved_in_month = line.solved_at is not None and start <= line.solved_at < end
-                if start <= created < end or solved_in_month:
-                    link = links.get(row["id"])
-                    issue = issues.get(link["issue_id"]) if link else None
-                    actual = hours[issue["id"]] if issue else None
-                    out.append(
-                        self._ticket(client, month, row, created, line, as_of, issue, actual)
-                    )
-        return sorted(out, key=lambda t: t.ticket_id)
+        for client, row in batch:
+            created = datetime.fromisoformat(row["created_at"])
+            if created >= end:
+                continue
+            line = self._timeline(events[row["id"]], created, as_of)
+            solved_in_month = line.solved_at is not None and start <= line.solved_at < end
+            if start <= created < end or solved_in_month:
+                link = links.get(row["id"])
+                issue = issues.get(link["issue_id"]) if link else None
+                actual = hours[issue["id"]] if issue else None
+                out.append(self._ticket(client, month, row, created, line, as_of, issue, actual))
+        return out
 
     def summary(
         self, key: str, tickets: list[TicketSla], month: str, generated_at: datetime
@@ -220,12 +237,19 @@ class Sla:
             ack_deadline=ack_deadline,
             ack_met=_met_by(line.first_reply_at, ack_deadline, as_of),
             first_reply_met=_met_within(
-                cal, created, line.first_reply_at, targets.first_reply_minutes, as_of
+                cal, created, line.first_reply_at, targets.first_reply_minutes, as_of, first_minutes
             ),
             resolution_met=(
                 _met_by(line.solved_at, due, as_of)
                 if due
-                else _met_within(cal, created, line.solved_at, targets.resolution_minutes, as_of)
+                else _met_within(
+                    cal,
+                    created,
+                    line.solved_at,
+                    targets.resolution_minutes,
+                    as_of,
+                    resolution_minutes,
+                )
             ),
             resolution_due=due,
             messages=line.messages,
@@ -332,12 +356,18 @@ def _met_by(done: datetime | None, deadline: datetime | None, as_of: datetime) -
 
 
 def _met_within(
-    cal: Calendar, start: datetime, done: datetime | None, target: int | None, as_of: datetime
+    cal: Calendar,
+    start: datetime,
+    done: datetime | None,
+    target: int | None,
+    as_of: datetime,
+    minutes: int | None = None,
 ) -> bool | None:
+    """`minutes`: the business minutes from start to done, when the caller has them."""
     if target is None:
         return None
     if done is not None:
-        return cal.business_minutes(start, done) <= target
+        return (cal.business_minutes(start, done) if minutes is None else minutes) <= target
     return False if cal.business_minutes(start, as_of) > target else None
 
 
