@@ -29,14 +29,13 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
 from fault_proxy import FaultProxy
+from reliability import patiently
 from studio import Studio
 
 # The harness config shortens both request timeouts: an interrupted write is verified only
@@ -56,23 +55,6 @@ DONE = "The work on your request"
 LINKED_NOTE = re.compile(r"^Redmine issue #\d+ created")
 STATUS_NOTE = re.compile(r'^Redmine #\d+: status "')
 REOPEN_NOTE = "reopened Zendesk #"
-T = TypeVar("T")
-
-
-def patiently(call: Callable[[], T], attempts: int = 6) -> T:
-    """A harness request to Redmine, retried while SQLite is busy (Redmine answers 500
-    "database is locked" when another suite holds the shared database). Only the harness's
-    own reads and idempotent writes go through here, never syncd's."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except (AssertionError, requests.RequestException) as e:
-            if attempt == attempts - 1 or (
-                "-> 500" not in str(e) and isinstance(e, AssertionError)
-            ):
-                raise
-            time.sleep(1 + attempt)
-    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------- the journal, read-only
