@@ -240,7 +240,9 @@ def run_syncd(config: Path, *args: str, env: dict[str, str] | None = None) -> Ru
         returncode=proc.returncode,
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
-        maxrss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        # The probe's VmHWM; ru_maxrss (kilobytes) is kept across execve, so it may be the
+        # runner's size at the fork rather than syncd's.
+        maxrss_mb=float(http.get("peak_rss_mb") or usage.ru_maxrss / 1024),
         stdout=stdout,
         stderr=stderr,
         http=http,

@@ -5,7 +5,8 @@ and python-redmine, on connectors/http.py's session) reach the network: its time
 connection, the request, waiting for the server and reading the body, retries and their
 back-off included; JSON parsing and everything syncd does with the answer happen after it.
 At exit the totals go to $SYNCD_BENCH_PROBE_OUT as JSON:
-{"seconds": s, "requests": n, "by_host": {"127.0.0.1:3200": {"requests": n, "seconds": s}}}
+{"seconds": s, "requests": n, "by_host": {"127.0.0.1:3200": {"requests": n, "seconds": s}},
+ "peak_rss_mb": VmHWM of the process at exit}
 With $SYNCD_BENCH_PROFILE set to a path, pyinstrument (the `bench` extra) profiles the run
 and writes its text report there.
 """
@@ -40,7 +41,22 @@ def _timed_send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> A
         _totals["seconds"] += spent
 
 
+def _peak_rss_mb() -> float | None:
+    """VmHWM: the peak RSS of this process image. (getrusage's ru_maxrss survives execve, so a
+    child spawned by a big parent - the runner holds the emulator - would report the parent's
+    size; VmHWM belongs to the memory map the exec created.)"""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _write() -> None:
+    _totals["peak_rss_mb"] = _peak_rss_mb()
     path = os.environ.get("SYNCD_BENCH_PROBE_OUT")
     if path:
         with open(path, "w", encoding="utf-8") as f:
