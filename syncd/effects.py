@@ -73,13 +73,8 @@ class Effects:
             return placeholder
         if row and row["status"] == "pending":
             # Interrupted after the pending row was committed: did the write land?
-            started = datetime.fromisoformat(row["created_at"])
-            if utcnow() - started < timedelta(seconds=settle):
-                raise NotSettled(key, started + timedelta(seconds=settle))
-            found = verify()
-            if found is not None and found is not False:
-                self.store.finish_effect(key, issue_id=_issue_id(found))
-                log.info("effect_recovered", key=key, kind=kind)
+            found = self._landed(row, verify, settle=settle)
+            if found is not None:
                 return found
             log.info("effect_retrying", key=key, kind=kind)
         self.store.begin_effect(
@@ -111,18 +106,27 @@ class Effects:
         Raises NotSettled while the write may still be in flight. Then: True (finished) when
         `verify` finds it landed; False (dropped) when it never did, which is as if it had
         never been begun."""
+        if self._landed(row, verify, settle=settle) is not None:
+            return True
+        self.store.drop_effect(row["key"])
+        log.info("effect_dropped", key=row["key"], kind=row["kind"], reason="never landed")
+        return False
+
+    def _landed(
+        self, row: dict[str, Any], verify: Callable[[], object], *, settle: float
+    ) -> object | None:
+        """What `verify` found of an interrupted write (the effect is then finished), or None
+        when it never landed. Raises NotSettled while it may still be in flight."""
         key = row["key"]
         started = datetime.fromisoformat(row["created_at"])
         if utcnow() - started < timedelta(seconds=settle):
             raise NotSettled(key, started + timedelta(seconds=settle))
         found = verify()
-        if found is not None and found is not False:
-            self.store.finish_effect(key, issue_id=_issue_id(found))
-            log.info("effect_recovered", key=key, kind=row["kind"])
-            return True
-        self.store.drop_effect(key)
-        log.info("effect_dropped", key=key, kind=row["kind"], reason="never landed")
-        return False
+        if found is None or found is False:
+            return None
+        self.store.finish_effect(key, issue_id=_issue_id(found))
+        log.info("effect_recovered", key=key, kind=row["kind"])
+        return found
 
     def _count(self, key: str, kind: str) -> None:
         self.performed.append(key)
