@@ -328,7 +328,11 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             settle=self.config.zendesk.timeout,
         )
         with self.store.atomic():
-            self.store.update_link(ticket_id, done_rounds=round_, ticket_status="solved")
+            # The relayed status with the round, in one transaction: a run killed between the
+            # two would take the issue's done status for a new one and send round_ + 1.
+            self.store.update_link(
+                ticket_id, done_rounds=round_, ticket_status="solved", issue_status=issue.status
+            )
         # The export may have shown the client's answer before this reply was known to have
         # solved the ticket: then no later export shows the reopen again.
         return found if isinstance(found, Ticket) and found.status != "solved" else None

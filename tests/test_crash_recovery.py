@@ -255,3 +255,49 @@ def test_new_time_entries_beyond_the_first_page_survive_a_kill_between_pages(
         store.close()
     assert {e["id"] for e in logged} <= stored
     assert str(studio.field(ticket, studio.hours_field)) == "25.75"
+
+
+class _Killed(BaseException):
+    """A kill -9 at an exact instant of an in-process run: nothing after it happens."""
+
+
+def test_a_done_reply_whose_relay_was_not_recorded_is_not_sent_again_and_a_reopen_is_seen(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+):
+    """Killed after the "done" reply's round was recorded but before the relayed status was:
+    the next run took the issue's "Resolved" for a new one, sent a second "done" (round 2)
+    that solved the ticket again over the client's reopen, and the issue was never reopened."""
+    from syncd.state import Store
+
+    rm = studio.redmine
+    ticket = studio.ticket("Killed after the done reply")
+    studio.sync()
+    [issue] = studio.issue_for(ticket)
+    rm.update_issue(issue["id"], status_id=rm.statuses["Resolved"])
+
+    update_link = Store.update_link
+
+    def killed_at_the_relay(self, ticket_id, **values):
+        if values.get("issue_status") == "Resolved" and "done_rounds" not in values:
+            raise _Killed  # the relay's own record of the status, after the reply's round
+        return update_link(self, ticket_id, **values)
+
+    monkeypatch.setattr(Store, "update_link", killed_at_the_relay)
+    studio.emu.advance(61)
+    with pytest.raises(_Killed):
+        studio.syncd("sync")
+    monkeypatch.undo()
+    assert studio.zd(ticket)["status"] == "solved"
+    studio.emu.add_comment(ticket, "Still broken on mobile", True, studio.requester_id)
+    studio.emu.set_status(ticket, "open")
+
+    studio.sync()
+    studio.sync()
+
+    replies = [c["body"] for c in studio.comments(ticket, public=True)]
+    assert sum(DONE in r for r in replies) == 1, replies
+    assert rm.issue(issue["id"])["status"]["name"] == "In Progress"
+    journals = rm.issue(issue["id"], include="journals")["journals"]
+    reopens = [j for j in journals if "reopened Zendesk #" in (j.get("notes") or "")]
+    assert len(reopens) == 1, journals
+    assert _pending(studio) == []
