@@ -12,10 +12,6 @@
   failures go back to the engine, whose effect journal checks what happened before retrying.
 - Connection errors (nothing was sent) are retried for any method.
 - Other 4xx are never retried.
-- A server that failed `trip_after` calls in a row (each after its own retries) is not asked
-  again by this session: the calls that follow fail at once with `SideDown`. A session lives
-  for one cycle, so a side that is down costs a cycle a few calls, not one failing call (and
-  its retries and timeouts) per ticket owed an hours update or per failure due for retry.
 """
 
 from __future__ import annotations
@@ -53,45 +49,24 @@ class CappedRetry(Retry):
         return new
 
 
-class SideDown(requests.ConnectionError):
-    """Not sent: the server failed the calls just before it, in this same cycle."""
-
-
 class TimeoutSession(requests.Session):
-    def __init__(self, timeout: float, *, trip_after: int = 3) -> None:
+    def __init__(self, timeout: float) -> None:
         super().__init__()
         # (connect, read): a dead host fails fast, a slow report may take the read budget.
         self.timeout = (min(10.0, timeout), timeout)
-        self.trip_after = trip_after
-        self.failures_in_row = 0
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
-        if self.failures_in_row >= self.trip_after:
-            raise SideDown(
-                f"not sent: the last {self.failures_in_row} calls to this server failed "
-                "in this cycle"
-            )
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        try:
-            response = super().request(method, url, *args, **kwargs)
-        except requests.RequestException:
-            self.failures_in_row += 1
-            raise
-        # Only an answer from a working server resets the count: 5xx after the retries is
-        # the server (or the proxy before it) failing too.
-        self.failures_in_row = self.failures_in_row + 1 if response.status_code >= 500 else 0
-        return response
+        return super().request(method, url, *args, **kwargs)
 
 
 def transport_fault(exc: BaseException) -> str:
     """What went wrong on the wire, in words an operator can act on. requests and urllib3 wrap
     the cause (a refused connection, a reset, a timeout, a body cut short) in layers whose type
     alone says "ConnectionError" for most of them."""
-    if isinstance(exc, SideDown):
-        return f"skipped, the server is failing ({exc})"
     text = repr(exc)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in text:
         return "answer cut short (the connection dropped mid-body)"

@@ -703,32 +703,3 @@ def test_transport_fault_names_what_happened(server: Server, sleeps: list[float]
         make_session(timeout=1, retries=1).get(f"http://127.0.0.1:{port}/")
     assert transport_fault(refused.value) == "connection refused"
     assert transport_fault(ValueError("odd")) == "ValueError"
-
-
-def test_a_failing_server_is_not_asked_again_in_the_same_session(
-    server: Server, sleeps: list[float]
-) -> None:
-    """A side that is down costs a cycle `trip_after` failing calls, not one per item owed."""
-    from connectors.http import SideDown, transport_fault
-
-    script = server.answer(500)
-    session = make_session(timeout=5, retries=0)
-    for _ in range(3):
-        assert session.put(server.url + "/tickets/1.json", json={}).status_code == 500
-    with pytest.raises(SideDown) as skipped:
-        session.put(server.url + "/tickets/2.json", json={})
-    assert len(script.seen) == 3  # the fourth call never reached the server
-    assert transport_fault(skipped.value).startswith("skipped, the server is failing")
-    # A new session (the next cycle) asks again.
-    server.answer(200)
-    assert make_session(timeout=5, retries=0).get(server.url + "/x").status_code == 200
-
-
-def test_an_answer_from_a_working_server_resets_the_count(
-    server: Server, sleeps: list[float]
-) -> None:
-    script = server.answer(500, 500, 404, 500, 500, 200)
-    session = make_session(timeout=5, retries=0)
-    codes = [session.get(server.url + f"/{n}").status_code for n in range(6)]
-    assert codes == [500, 500, 404, 500, 500, 200]
-    assert len(script.seen) == 6
