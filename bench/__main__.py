@@ -100,16 +100,26 @@ def write(
 ) -> None:
     path = out / "results.json"
     previous: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
     if path.exists() and set(ran) != set(BENCHES):
         try:
-            previous = json.loads(path.read_text())["results"]
+            old = json.loads(path.read_text())
+            previous = old["results"]
+            sessions = old.get("sessions") or [{**old["machine"], "ran": old.get("ran")}]
         except (ValueError, KeyError):
             previous = []
     fresh = {r.get("bench") for r in results} | set(ran)
     merged = [r for r in previous if r.get("bench") not in fresh] + results
     order = {name: i for i, name in enumerate(BENCHES)}
     merged.sort(key=lambda r: order.get(r.get("bench", ""), 99))
-    doc = {"machine": info, "quick": quick, "ran": ran, "results": merged}
+    # Which invocations the figures come from (--only merges into the previous results).
+    kept = {r.get("bench") for r in merged}
+    sessions = [
+        {**x, "ran": [b for b in x.get("ran") or [] if b in kept and b not in fresh]}
+        for x in sessions
+    ]
+    sessions = [x for x in sessions if x["ran"]] + [{**info, "ran": ran}]
+    doc = {"machine": info, "quick": quick, "ran": ran, "sessions": sessions, "results": merged}
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n")
     (out / "results.md").write_text(markdown(doc), encoding="utf-8")
 
@@ -129,8 +139,13 @@ def markdown(doc: dict[str, Any]) -> str:
         " listed, with their spread (min–max), beside its target and its lower bound or peer.",
         "",
         f"- **Machine**: {machine.summary(info)}",
-        f"- **Run**: finished {info.get('finished')}, {info.get('duration_s')} s"
-        + (" — **--quick** (small sizes, not the issue's)" if doc.get("quick") else ""),
+        *(
+            f"- **Run** of {', '.join(x['ran'])}: finished {x.get('finished')}, "
+            f"{x.get('duration_s')} s, load average at start {x.get('load_start')}, "
+            f"at end {x.get('load_end')}"
+            for x in doc.get("sessions") or [{**info, "ran": doc.get("ran") or []}]
+        ),
+        *(["- **--quick**: small sizes, not the issue's"] if doc.get("quick") else []),
         "",
         "| # | figure | median | spread (min–max) | target | met | beside it | measured on |",
         "|---|---|---|---|---|---|---|---|",
