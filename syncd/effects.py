@@ -57,13 +57,18 @@ class Effects:
         issue_id: int | None = None,
         detail: dict[str, Any] | None = None,
         settle: float = 0.0,
+        then: Callable[[], None] | None = None,
     ) -> T | None:
         """Perform the effect once. Returns do()'s result, verify()'s on recovery, or None
         when it was done in an earlier cycle (the caller's state already reflects it).
 
         `settle` is the request timeout of the system written to: a write interrupted less
         than that long ago may still be in flight (the server got it, the killed client never
-        saw the answer), so it is verified only once it is older than that."""
+        saw the answer), so it is verified only once it is older than that.
+
+        `then` records what the effect changed in the store, in the same transaction as the
+        effect's "done": a kill between the two would leave state that derives the effect
+        again under another key (the issue edited meanwhile), and it would be written twice."""
         row = self.store.effect(key)
         if row and row["status"] == "done":
             return None
@@ -73,7 +78,7 @@ class Effects:
             return placeholder
         if row and row["status"] == "pending":
             # Interrupted after the pending row was committed: did the write land?
-            found = self._landed(row, verify, settle=settle)
+            found = self._landed(row, verify, settle=settle, then=then)
             if found is not None:
                 return found
             log.info("effect_retrying", key=key, kind=kind)
@@ -92,7 +97,10 @@ class Effects:
                 self.store.drop_effect(key)
             # Otherwise (5xx, timeout, reset) it may have landed: stays pending, verified later.
             raise
-        self.store.finish_effect(key, issue_id=_issue_id(result))
+        with self.store.atomic():
+            self.store.finish_effect(key, issue_id=_issue_id(result))
+            if then is not None:
+                then()
         self._count(key, kind)
         log.info("effect_done", key=key, kind=kind, ticket=ticket_id, issue=issue_id)
         self.announce(describe)
@@ -113,7 +121,12 @@ class Effects:
         return False
 
     def _landed(
-        self, row: dict[str, Any], verify: Callable[[], object], *, settle: float
+        self,
+        row: dict[str, Any],
+        verify: Callable[[], object],
+        *,
+        settle: float,
+        then: Callable[[], None] | None = None,
     ) -> object | None:
         """What `verify` found of an interrupted write (the effect is then finished), or None
         when it never landed. Raises NotSettled while it may still be in flight."""
@@ -124,7 +137,10 @@ class Effects:
         found = verify()
         if found is None or found is False:
             return None
-        self.store.finish_effect(key, issue_id=_issue_id(found))
+        with self.store.atomic():
+            self.store.finish_effect(key, issue_id=_issue_id(found))
+            if then is not None:
+                then()
         log.info("effect_recovered", key=key, kind=row["kind"])
         return found
 

@@ -269,6 +269,7 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
                 # What _settle_earlier_notes needs if the issue changes before it is verified.
                 detail={"describe": describe, "note": note, "status": issue.status},
                 settle=self.config.zendesk.timeout,
+                then=lambda: self.store.update_link(ticket_id, issue_status=issue.status),
             )
             return None
 

@@ -301,3 +301,42 @@ def test_a_done_reply_whose_relay_was_not_recorded_is_not_sent_again_and_a_reope
     reopens = [j for j in journals if "reopened Zendesk #" in (j.get("notes") or "")]
     assert len(reopens) == 1, journals
     assert _pending(studio) == []
+
+
+def test_a_status_note_whose_relay_was_not_recorded_is_not_posted_again_after_an_edit(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+):
+    """Killed after the status note was posted and marked done, before the link recorded the
+    relayed status: the issue edited meanwhile (a new updated_on, so a new note key) made the
+    next run post the same note a second time (crash harness, seed 737308)."""
+    import sys
+
+    from syncd.state import Store
+
+    rm = studio.redmine
+    ticket = studio.ticket("Killed after the status note")
+    studio.sync()
+    [issue] = studio.issue_for(ticket)
+    rm.update_issue(issue["id"], status_id=rm.statuses["In Progress"])
+
+    update_link = Store.update_link
+
+    def killed_at_the_relay(self, ticket_id, **values):
+        if sys._getframe(1).f_code.co_name == "relay_status":
+            raise _Killed  # relay_status's own record, after the note's effect is done
+        return update_link(self, ticket_id, **values)
+
+    monkeypatch.setattr(Store, "update_link", killed_at_the_relay)
+    studio.emu.advance(61)
+    with pytest.raises(_Killed):
+        studio.syncd("sync")
+    monkeypatch.undo()
+    time.sleep(1.1)  # updated_on has whole seconds: the edit must move it
+    rm.update_issue(issue["id"], notes="A developer's comment")
+
+    studio.sync()
+    studio.sync()
+
+    notes = [c["body"] for c in studio.comments(ticket, public=False)]
+    assert sum('"New" → "In Progress"' in n for n in notes) == 1, notes
+    assert _pending(studio) == []
