@@ -259,7 +259,7 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             note = self.messages.render("status_note", language, **values)
             describe = f"add internal note to ticket #{ticket_id}: {note}"
             self.effects.run(
-                _note_key(issue),
+                self._note_key(issue),
                 "status_note",
                 describe=describe,
                 do=lambda: self.helpdesk.update_ticket(ticket_id, TicketUpdate(comment=note)),
@@ -273,6 +273,19 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
             )
             return None
 
+    def _note_key(self, issue: Issue) -> str:
+        """The status note's effect key. updated_on has whole seconds, so the issue can come
+        back to the same status within the second of a note already done (In Progress →
+        Feedback → In Progress): a relay is owed only when the link's status differs, and the
+        link is recorded with its note (Effects.run then=), so a key already done is an
+        earlier change's and the next free one is this change's."""
+        base = f"status_note:{issue.id}:{iso(issue.updated_on)}:{issue.status}"
+        key, n = base, 1
+        while (row := self.store.effect(key)) is not None and row["status"] == "done":
+            n += 1
+            key = f"{base}:{n}"
+        return key
+
     def _settle_earlier_notes(self, ticket_id: int, issue: Issue) -> bool:
         """Status notes a killed run left pending for this issue under another key (the issue
         changed again before the next run could verify them: the key holds its updated_on)
@@ -283,7 +296,7 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
         for row in self.store.pending_effects():
             if row["kind"] != "status_note" or row["issue_id"] != issue.id:
                 continue
-            if row["key"] == _note_key(issue):
+            if row["key"] == self._note_key(issue):
                 continue  # the relay below derives this one itself
             detail = json.loads(row["detail"] or "{}")
             # Rows begun before the note was kept on its own carry it in the description.
@@ -709,12 +722,6 @@ class Engine(HoursFlow, PerItemFailures, DriftFlow):
     def _language(self, client_id: str | None) -> str:
         client = self.config.client_by_id(client_id) if client_id else None
         return client.language if client and client.language else self.config.sync.language
-
-
-def _note_key(issue: Issue) -> str:
-    # updated_on has whole seconds: with the status, a second change within the same second
-    # is a new note, not the one already done.
-    return f"status_note:{issue.id}:{iso(issue.updated_on)}:{issue.status}"
 
 
 def _decimal(text: str | None) -> Decimal | None:

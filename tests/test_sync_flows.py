@@ -371,3 +371,33 @@ def test_sync_collects_the_conversation_for_the_sla_report(studio: Studio):
     store = studio.store()
     assert store.count("ticket_events") == before
     store.close()
+
+
+def test_a_status_the_issue_comes_back_to_within_the_same_second_is_relayed_again(
+    studio: Studio,
+):
+    """updated_on has whole seconds: In Progress → Feedback → In Progress within one second
+    (fast cycles between them) derived the key of the first note, already done, and the third
+    change was never told (full-size faults suite, the issue feed answering 500)."""
+    rm = studio.redmine
+    ticket = studio.ticket("Back and forth")
+    studio.sync()
+    [issue] = studio.issue_for(ticket)
+    rm.update_issue(issue["id"], status_id=rm.statuses["In Progress"])
+    updated_on = rm.issue(issue["id"])["updated_on"].replace("Z", "+00:00")
+    # The history within that second: In Progress told (its note done), then Feedback told.
+    store = studio.store()
+    with store.atomic():
+        key = f"status_note:{issue['id']}:{updated_on}:In Progress"
+        store.begin_effect(key, "status_note", ticket_id=ticket, issue_id=issue["id"], detail={})
+        store.finish_effect(key)
+        store.update_link(ticket, issue_status="Feedback")
+    store.close()
+
+    studio.sync()
+
+    notes = [c["body"] for c in studio.comments(ticket, public=False)]
+    assert sum('"Feedback" → "In Progress"' in n for n in notes) == 1, notes
+    store = studio.store()
+    assert store.link_by_ticket(ticket)["issue_status"] == "In Progress"
+    store.close()
