@@ -133,13 +133,20 @@ def billing_files(
     for fmt in wanted:
         for suffix, content in FORMATS[fmt][1](report, language, studio).items():
             files.append((f"billing-{month}-summary{suffix}.{fmt}", content))
+    check_unique(
+        files,
+        "billing files",
+        "(a client may not be called 'summary', nor '<another client>-entries')",
+    )
+    return files
+
+
+def check_unique(files: list[tuple[str, bytes]], what: str, hint: str = "") -> None:
+    """Two files under one name would overwrite each other: a client key may clash with
+    another file's name."""
     clash = sorted(name for name, count in Counter(n for n, _ in files).items() if count > 1)
     if clash:
-        raise ValueError(
-            f"client keys clash with other billing files: {', '.join(clash)} "
-            "(a client may not be called 'summary', nor '<another client>-entries')"
-        )
-    return files
+        raise ValueError(f"client keys clash with other {what}: {', '.join(clash)} {hint}".rstrip())
 
 
 def write_billing(

@@ -220,11 +220,12 @@ LABELS: dict[str, dict[str, Any]] = {
 }
 
 
-def labels(language: str) -> dict[str, Any]:
+def labels(language: str, table: dict[str, dict[str, Any]] = LABELS) -> dict[str, Any]:
+    """The words of a page in `language` (the billing pages' by default)."""
     try:
-        return LABELS[language]
+        return table[language]
     except KeyError:
-        known = ", ".join(sorted(LABELS))
+        known = ", ".join(sorted(table))
         raise ValueError(f"unknown language {language!r}; known: {known}") from None
 
 

@@ -28,11 +28,11 @@ neutralized against formula injection.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from reports.render import pick_formats, write_files
+from reports.render import check_unique, pick_formats, write_files
 from reports.render_json import dumps
 from reports.render_sla_html import labels, page_html, sla_html
 from reports.render_sla_json import only_client, ordered_sla, sla_json, summary_json
@@ -240,9 +240,7 @@ def sla_files(
     for fmt in wanted:
         for suffix, content in FORMATS[fmt][1](report, language, studio).items():
             files.append((f"sla-{month}{suffix}.{fmt}", content))
-    clash = sorted(name for name, count in Counter(n for n, _ in files).items() if count > 1)
-    if clash:
-        raise ValueError(f"client keys clash with other SLA report files: {', '.join(clash)}")
+    check_unique(files, "SLA report files")
     return files
 
 

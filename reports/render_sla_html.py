@@ -21,6 +21,7 @@ import jinja2
 
 from reports.render_html import LABELS as BILLING_LABELS
 from reports.render_html import MINUS, NBSP, TEMPLATES, Numbers, month_period, month_title, ref
+from reports.render_html import labels as billing_labels
 from reports.render_json import clean_text
 from reports.render_sla_json import TENTH, month_days, only_client, ordered_sla, zone
 from reports.render_sla_svg import first_reply_svg, flow_svg
@@ -324,11 +325,7 @@ for _lang, _table in LABELS.items():
 
 
 def labels(language: str) -> dict[str, Any]:
-    try:
-        return LABELS[language]
-    except KeyError:
-        known = ", ".join(sorted(LABELS))
-        raise ValueError(f"unknown language {language!r}; known: {known}") from None
+    return billing_labels(language, LABELS)
 
 
 # --------------------------------------------------------------------------- formatting
