@@ -25,6 +25,7 @@ from .api import Limits, Response, ZendeskApi
 from .clock import Clock, iso, parse_time
 from .errors import ApiError
 from .faults import Fault, FaultQueue
+from .limits import RollingWindow
 from .server import EmulatorServer, Handler, admin_body, admin_params
 from .store import Store
 
@@ -147,6 +148,11 @@ class ZendeskEmulator:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    def set_export_budget(self, per_minute: int | None) -> None:
+        """Change the incremental-export budget (None lifts it), forgetting past exports."""
+        self.api.limits.export_per_minute = per_minute
+        self.api.export = RollingWindow(per_minute or 10**9)
 
     def reset_limits(self) -> None:
         """Forget past requests for all rate-limit windows."""

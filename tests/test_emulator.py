@@ -437,6 +437,19 @@ def test_export_budget_is_ten_a_minute(emu: ZendeskEmulator, api: Api):
     assert api.get("incremental/tickets/cursor.json", start_time=start).status_code == 200
 
 
+def test_the_export_budget_can_be_lifted_and_set_again(emu: ZendeskEmulator, api: Api):
+    start = int(emu.now()) - 3600
+    emu.set_export_budget(None)
+    assert all(
+        api.get("incremental/tickets/cursor.json", start_time=start).status_code == 200
+        for _ in range(30)
+    )
+    emu.set_export_budget(2)
+    assert [
+        api.get("incremental/tickets/cursor.json", start_time=start).status_code for _ in range(3)
+    ] == [200, 200, 429]
+
+
 def test_account_rate_limit_headers_and_429():
     emu = ZendeskEmulator(token=TOKEN, email=EMAIL, rate_limit_per_minute=3).start()
     try:
