@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from reports.model import BillingReport, ClientInvoice
+from reports.parallel import render_each
 from reports.render_html import client_html, labels, summary_html
 from reports.render_json import (
     billing_json,
@@ -124,12 +125,16 @@ def billing_files(
         labels(lang)  # an unknown language fails before anything is rendered
     report = ordered_report(report)
     month = report.month
-    files: list[tuple[str, bytes]] = []
-    for inv in report.clients:
+
+    def client_files(inv: ClientInvoice) -> list[tuple[str, bytes]]:
         lang = languages.get(inv.client) or language
-        for fmt in wanted:
-            for suffix, content in FORMATS[fmt][0](report, inv, lang, studio).items():
-                files.append((f"billing-{month}-{inv.client}{suffix}.{fmt}", content))
+        return [
+            (f"billing-{month}-{inv.client}{suffix}.{fmt}", content)
+            for fmt in wanted
+            for suffix, content in FORMATS[fmt][0](report, inv, lang, studio).items()
+        ]
+
+    files = render_each(report.clients, client_files)
     for fmt in wanted:
         for suffix, content in FORMATS[fmt][1](report, language, studio).items():
             files.append((f"billing-{month}-summary{suffix}.{fmt}", content))

@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from reports.parallel import render_each
 from reports.render import check_unique, pick_formats, write_files
 from reports.render_json import dumps
 from reports.render_sla_html import labels, page_html, sla_html
@@ -224,19 +225,21 @@ def sla_files(
     labels(language)  # an unknown language fails before anything is rendered
     report = ordered_sla(report)
     month = report.month
-    files: list[tuple[str, bytes]] = []
     # Each client's part once, from the tickets picked out once (not once per client).
     tickets_of: dict[str, list[TicketSla]] = defaultdict(list)
     for t in report.tickets:
         tickets_of[t.client].append(t)
-    for client in report.clients:
+
+    def client_files(client: Summary) -> list[tuple[str, bytes]]:
         part = only_client(report, client, tuple(tickets_of[client.key]))
-        for fmt in wanted:
-            render = FORMATS[fmt][0]
-            if render is None:
-                continue
-            for suffix, content in render(part, client, language, studio).items():
-                files.append((f"sla-{month}-{client.key}{suffix}.{fmt}", content))
+        return [
+            (f"sla-{month}-{client.key}{suffix}.{fmt}", content)
+            for fmt in wanted
+            if (render := FORMATS[fmt][0]) is not None
+            for suffix, content in render(part, client, language, studio).items()
+        ]
+
+    files = render_each(report.clients, client_files)
     for fmt in wanted:
         for suffix, content in FORMATS[fmt][1](report, language, studio).items():
             files.append((f"sla-{month}{suffix}.{fmt}", content))

@@ -36,7 +36,7 @@ from reports.model import (
     UnassignedTicket,
 )
 from reports.render import billing_files, billing_json, summary_rows, write_billing
-from reports.render_json import dec, problems
+from reports.render_json import clean_text, dec, dumps, problems
 from reports.render_tables import CONTROL, FORMULA_START, XLSX_MAX_TEXT, neutralize, xlsx_text
 
 try:  # the same import as conftest.py: tests/ is on sys.path, or a package
@@ -386,6 +386,22 @@ def test_json_matches_the_contract_for_a_small_report() -> None:
         ],
         "problems": [],
     }
+
+
+JSON_TEXT = st.text() | st.text(st.characters(categories=["Cs", "Ll", "Zl", "Cc"]))
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(JSON_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=5))
+def test_dumps_writes_the_standard_librarys_bytes(data: dict) -> None:
+    """orjson's bytes are json.dumps's; a lone surrogate (it refuses) is cleaned to U+FFFD."""
+    expected = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    assert dumps(data) == clean_text(expected).encode("utf-8")
 
 
 def test_json_files_sorted_keys_utf8_indent_two_trailing_newline(tmp_path: Path) -> None:
