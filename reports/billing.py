@@ -33,6 +33,7 @@ from reports.model import (
     money,
 )
 from reports.months import month_of, month_range, months_back
+from reports.parallel import fork_map
 from reports.wording import say
 from syncd.billing_config import BillingRule, Plan
 from syncd.config import Client, Config
@@ -80,7 +81,7 @@ class Billing:
     def report(
         self, month: str, *, clients: list[str] | None = None, generated_at: datetime
     ) -> BillingReport:
-        invoices = []
+        chosen = []
         for client in self.config.clients:
             if clients and client.id not in clients:
                 continue
@@ -88,7 +89,14 @@ class Billing:
                 # Not every client is billed through syncd; one asked for by name must be.
                 log.warning("client_not_billed", client=client.id, month=month, reason="no plan")
                 continue
-            invoices.append(self.invoice(client, month))
+            chosen.append(client)
+        self._read_lookups()
+        invoices = fork_map(
+            chosen,
+            lambda c: self.invoice(c, month),
+            workers=None if self.store.on_disk else 1,
+            initializer=self.store.reopen_read_only,
+        )
         unassigned = tuple(
             UnassignedTicket(
                 ticket_id=t["id"], subject=t["subject"] or "", organization_id=t["organization_id"]
@@ -399,26 +407,36 @@ class Billing:
         rows = self.store.rows_by_id("tickets", tickets)
         self._tickets.update({t: rows.get(t) for t in tickets})
 
-    def _drift_of(self, ticket_id: int) -> dict[str, Any]:
-        """`Store.drift_of(ticket_id=…)`, from the drift table read once."""
+    def _read_lookups(self) -> None:
+        """The tables every invoice looks up (links, subtask parents, drift), read once: before
+        the workers fork (`fork_map`), so that each inherits them instead of reading them."""
+        if self._links is None:
+            self._links = self.store.linked_tickets()
+        if self._parents is None:
+            self._parents = self.store.issue_parents()
         if self._drift is None:
             self._drift = defaultdict(list)
             for row in self.store.drifts():
                 if row["ticket_id"] is not None:
                     self._drift[row["ticket_id"]].append(row)
+
+    def _drift_of(self, ticket_id: int) -> dict[str, Any]:
+        """`Store.drift_of(ticket_id=…)`, from the drift table read once."""
+        self._read_lookups()
+        assert self._drift is not None
         rows = sorted(self._drift.get(ticket_id, ()), key=lambda r: r["key"])
         return {r["kind"]: {**r, "data": json.loads(r["data"] or "{}")} for r in rows}
 
     def _linked(self) -> dict[int, int]:
         """Issue id -> its ticket (`Store.link_by_issue`), read once."""
-        if self._links is None:
-            self._links = self.store.linked_tickets()
+        self._read_lookups()
+        assert self._links is not None
         return self._links
 
     def _ancestors(self, issue_id: int) -> list[int]:
         """`Store.ancestors`, walked up the subtasks' parents read once."""
-        if self._parents is None:
-            self._parents = self.store.issue_parents()
+        self._read_lookups()
+        assert self._parents is not None
         chain: list[int] = []
         up = self._parents.get(issue_id)
         while up is not None and up not in chain:

@@ -1,12 +1,17 @@
-"""Renders the clients' files of a large report on every CPU.
+"""A large report computed and rendered on every CPU.
 
-Rendering is pure CPU work (Jinja2, xlsxwriter, csv, orjson) on an already computed report,
-one client independent of another, so the clients are split among forked worker processes:
-a fork inherits the report as it is (nothing to pickle on the way in) and sends back only
-(file name, bytes) pairs. The result is the same list, in the same order, as rendering the
-clients one after another, which is what happens when it would not pay (a small report, one
-CPU) or would not be safe: a process that runs other threads (the daemon's scheduler) is
-never forked, since a lock another thread holds at the fork stays held in the child.
+A month's report is many independent pieces of pure CPU work: one client's invoice, one batch
+of tickets judged against the SLA, one client's files rendered. `fork_map` hands the pieces
+to forked worker processes: a fork inherits the report's inputs as they are (nothing to
+pickle on the way in, the caches already read included) and sends back only each piece's
+result. The result is the same list, in the same order, as working through the pieces one
+after another, which is what happens when forking would not pay (a small report, one CPU) or
+would not be safe: a process that runs other threads (the daemon's scheduler) is never
+forked, since a lock another thread holds at the fork stays held in the child.
+
+A worker that reads the store opens its own read-only connection (`initializer`): SQLite
+connections must not cross a fork. The parent still holds the cycle lock, so the workers
+read the same committed state it does.
 """
 
 from __future__ import annotations
@@ -15,49 +20,62 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
+R = TypeVar("R")
 Files = list[tuple[str, bytes]]
 
-# Fewer clients per worker and the forks cost about what they save: a pool of two costs about
+# Fewer pieces per worker and the forks cost about what they save: a pool of two costs about
 # 10 ms to start and stop (more from a large process), a client 5–30 ms to render (the
 # benchmark's month: 500 clients, 14 s on one process).
 MIN_CLIENTS_PER_WORKER = 20
 
 # The job of the pool being run: set before the fork, so the workers inherit it.
-_job: tuple[Callable[[Any], Files], Sequence[Any]] | None = None
+_job: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 
 
-def _render(index: int) -> Files:
+def _run(index: int) -> Any:
     assert _job is not None
-    render, items = _job
-    return render(items[index])
+    fn, items = _job
+    return fn(items[index])
 
 
-def workers_for(count: int, cpus: int | None = None) -> int:
-    """How many processes render `count` clients: one, unless each of several gets a fair
-    share and this process may fork."""
+def workers_for(
+    count: int, cpus: int | None = None, per_worker: int = MIN_CLIENTS_PER_WORKER
+) -> int:
+    """How many processes work through `count` pieces: one, unless each of several gets at
+    least `per_worker` and this process may fork."""
     cpus = cpus if cpus is not None else len(os.sched_getaffinity(0))
     if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return max(1, min(cpus, count // MIN_CLIENTS_PER_WORKER))
+    return max(1, min(cpus, count // per_worker))
+
+
+def fork_map(
+    items: Sequence[T],
+    fn: Callable[[T], R],
+    *,
+    workers: int | None = None,
+    initializer: Callable[[], None] | None = None,
+) -> list[R]:
+    """[fn(item) for item in items], on `workers` processes (default: `workers_for`), each
+    started with `initializer()`. An exception in a worker is raised here."""
+    workers = workers_for(len(items)) if workers is None else workers
+    if workers <= 1:
+        return [fn(item) for item in items]
+    global _job
+    _job = (fn, items)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer) as pool:
+            # Small chunks, in order: a piece that takes long does not leave a worker idle.
+            return pool.map(_run, range(len(items)), chunksize=max(1, len(items) // (workers * 8)))
+    finally:
+        _job = None
 
 
 def render_each(
-    items: Sequence[Any], render: Callable[[Any], Files], *, workers: int | None = None
+    items: Sequence[T], render: Callable[[T], Files], *, workers: int | None = None
 ) -> Files:
-    """`render(item)` for every item, concatenated in the items' order; on `workers`
-    processes (default: `workers_for(len(items))`)."""
-    workers = workers_for(len(items)) if workers is None else workers
-    if workers <= 1:
-        return [file for item in items for file in render(item)]
-    global _job
-    _job = (render, items)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            # Small chunks in order: a client with many entries does not leave a worker idle.
-            chunk = max(1, len(items) // (workers * 8))
-            parts = pool.map(_render, range(len(items)), chunksize=chunk)
-    finally:
-        _job = None
-    return [file for part in parts for file in part]
+    """Every item's files, concatenated in the items' order (see `fork_map`)."""
+    return [file for files in fork_map(items, render, workers=workers) for file in files]

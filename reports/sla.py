@@ -18,6 +18,7 @@ from typing import Any
 
 from reports.calendar import Calendar
 from reports.months import month_range, previous_month
+from reports.parallel import fork_map, workers_for
 from reports.sla_model import Breach, DayFlow, SlaReport, Summary, Targets, TicketSla
 from syncd.config import Client, Config
 from syncd.state import Store, iso
@@ -27,6 +28,7 @@ AGENT_ROLES = frozenset({"agent", "admin"})
 SOLVED = frozenset({"solved", "closed"})
 MARKER_TAG_PREFIX = "syncd_"
 TICKETS_PER_READ = 1000  # tickets whose events are read (and held) at once
+TICKETS_PER_WORKER = 500  # fewer and a worker's fork (about 10 ms) costs what it saves
 
 
 @dataclass(frozen=True)
@@ -104,14 +106,23 @@ class Sla:
         for row in self.store.tickets_active_between(iso(start - margin), iso(end + margin)):
             if row["client"] in by_client:
                 by_client[row["client"]].append(row)
-        out: list[TicketSla] = []
-        batch: list[tuple[Client, dict[str, Any]]] = []
-        for client in clients:
-            batch += [(client, row) for row in by_client[client.id]]
-            if len(batch) >= TICKETS_PER_READ or client is clients[-1]:
-                out += self._judge(batch, month, start, end, as_of)
-                batch = []
-        return sorted(out, key=lambda t: t.ticket_id)
+        rows = [(client, row) for client in clients for row in by_client[client.id]]
+        workers = workers_for(len(rows), per_worker=TICKETS_PER_WORKER) if self.store.on_disk else 1
+        # On several workers, smaller batches share the work out evenly.
+        size = (
+            TICKETS_PER_READ
+            if workers == 1
+            else min(TICKETS_PER_READ, -(-len(rows) // (workers * 4)))
+        )
+        batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+        self._user_roles()  # read once, before the workers fork
+        judged = fork_map(
+            batches,
+            lambda batch: self._judge(batch, month, start, end, as_of),
+            workers=workers,
+            initializer=self.store.reopen_read_only,
+        )
+        return sorted((t for part in judged for t in part), key=lambda t: t.ticket_id)
 
     def _judge(
         self,

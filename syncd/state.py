@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -143,6 +144,19 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    @property
+    def on_disk(self) -> bool:
+        """False for an in-memory store, which no other connection (nor process) can see."""
+        return str(self.path) != ":memory:"
+
+    def reopen_read_only(self) -> None:
+        """In a forked worker (reports/parallel.py): read through a connection of its own.
+        The one inherited from the parent is left alone, never used nor closed: SQLite state
+        must not cross a fork, and closing it here could tidy up files the parent uses."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        conn.execute("PRAGMA busy_timeout=10000")
+        self.db = sqlite_utils.Database(conn)
 
     def _migrate(self) -> None:
         with self._write_transaction():

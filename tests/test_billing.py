@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Issue, Ticket, TimeEntry
+from reports import parallel
 from reports.billing import Billing, BillingError
 from reports.invoices import close_month
 from syncd.config import load_config
@@ -465,6 +466,40 @@ def test_frozen_month_later_edit_and_deletion_become_adjustments(studio: Studio)
     assert [(x.month, x.hours, x.amount) for x in november.adjustments] == [
         ("2026-10", D("0.50"), D("1250.00"))
     ]
+
+
+def test_a_report_computed_on_two_workers_is_the_one_computed_on_one(studio: Studio, monkeypatch):
+    """reports/parallel.py: the clients' invoices computed in forked workers, each reading
+    the store through its own connection, are the invoices computed one after another."""
+    s = studio
+    s.ticket(101, "Checkout")
+    s.issue(11, "acme", "Checkout", ticket=101)
+    s.issue(21, "bakery", "Menu")
+    s.issue(31, "clinic", "Booking", done_on="2026-10-12", estimate="3")
+    a = s.log("acme", 11, "2.00", "2026-09-20")
+    close_month(s.config, s.store, "2026-09", generated_at=GENERATED)
+    s.log("acme", 11, "1.50", "2026-09-20", entry_id=a)  # an adjustment in October
+    for day in range(1, 29):
+        s.log("acme", 11, "0.75", f"2026-10-{day:02d}", activity="Design")
+        s.log("bakery", 21, "0.50", f"2026-10-{day:02d}")
+        s.log("clinic", 31, "0.25", f"2026-10-{day:02d}")
+        s.log("echo", None, "0.40", f"2026-10-{day:02d}")
+
+    def report(workers: int):
+        monkeypatch.setattr(parallel, "workers_for", lambda *args, **kw: workers)
+        return Billing(s.config, s.store).report("2026-10", generated_at=GENERATED)
+
+    on_two = report(2)
+    assert on_two == report(1)
+    assert [c.client for c in on_two.clients] == [
+        "acme",
+        "bakery",
+        "clinic",
+        "delta",
+        "echo",
+        "quiet",
+    ]
+    assert on_two.clients[0].adjustments and on_two.clients[1].tariff is not None
 
 
 def test_closing_a_month_twice_is_refused(studio: Studio):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import reports.sla
 from connectors.base import Issue, Ticket, TicketEvent, TimeEntry
 from reports.sla import Sla
 from syncd.config import load_config
@@ -257,3 +258,23 @@ def test_a_past_month_reads_the_same_whenever_it_is_written(desk: Desk):
     early = Sla(desk.config, desk.store).report("2026-10", generated_at=msk("2026-11-02T00:00"))
     late = Sla(desk.config, desk.store).report("2026-10", generated_at=msk("2027-03-01T00:00"))
     assert early.tickets == late.tickets and early.overall == late.overall
+
+
+def test_tickets_judged_on_three_workers_are_the_ones_judged_on_one(desk: Desk, monkeypatch):
+    """reports/parallel.py: batches of tickets judged in forked workers (each reading the
+    store through its own connection) give the report judged in one process."""
+    for n in range(40):
+        at = f"2026-10-{1 + n % 28:02d}T{9 + n % 9:02d}:15"
+        desk.ticket(100 + n, at, priority="urgent" if n % 7 == 0 else "normal")
+        if n % 3:
+            desk.comment(100 + n, at.replace(":15", ":50"), AGENT)
+        if n % 4 == 0:
+            desk.status(100 + n, at.replace(":15", ":55"), "solved", "open")
+
+    def judged(workers: int):
+        monkeypatch.setattr(reports.sla, "workers_for", lambda *args, **kw: workers)
+        return report(desk)
+
+    on_three = judged(3)
+    assert on_three == judged(1)
+    assert len(on_three.tickets) == 44 and on_three.previous.opened == 1
