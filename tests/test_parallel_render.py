@@ -4,6 +4,7 @@ the whole report before anything is written."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from pathlib import Path
@@ -34,16 +35,25 @@ def test_a_small_report_or_a_threaded_process_renders_on_one_process() -> None:
 
 def test_render_each_keeps_the_items_order_across_workers() -> None:
     items = list(range(101))
+    # Each worker waits at its first item until all three are there: otherwise one quick
+    # worker may take every chunk before the others start (seen on a loaded CI machine).
+    all_started = multiprocessing.get_context("fork").Barrier(3, timeout=30)
+    started_here: set[int] = set()  # a copy in each forked worker
 
     def render(n: int) -> list[tuple[str, bytes]]:
+        if os.getpid() != parent and not started_here:
+            started_here.add(n)
+            all_started.wait()
         return [(f"{n}.a", str(os.getpid()).encode()), (f"{n}.b", bytes([n]))]
+
+    parent = os.getpid()
 
     sequential = parallel.render_each(items, render, workers=1)
     forked = parallel.render_each(items, render, workers=3)
     assert [name for name, _ in forked] == [name for name, _ in sequential]
     assert [b for name, b in forked if name.endswith(".b")] == [bytes([n]) for n in items]
     pids = {b for name, b in forked if name.endswith(".a")}
-    assert str(os.getpid()).encode() not in pids and len(pids) >= 2  # really other processes
+    assert str(parent).encode() not in pids and len(pids) == 3  # really the other processes
 
 
 @pytest.fixture
