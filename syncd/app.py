@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from connectors.redmine import RedmineConnector
-from connectors.zendesk import ZendeskConnector
 from syncd.config import Config
 from syncd.effects import Effects
 from syncd.engine import Engine, Stats
@@ -21,10 +20,19 @@ from syncd.lock import CycleLock
 from syncd.logging import register_secret
 from syncd.state import Store
 
+if TYPE_CHECKING:
+    from connectors.redmine import RedmineConnector
+    from connectors.zendesk import ZendeskConnector
+
 log = structlog.get_logger("syncd")
 
 
 def connectors(config: Config) -> tuple[ZendeskConnector, RedmineConnector]:
+    # Imported here: the HTTP clients (requests, zenpy) are a tenth of a second of every
+    # command's start, and a report from the store (--no-refresh) never talks to a tracker.
+    from connectors.redmine import RedmineConnector
+    from connectors.zendesk import ZendeskConnector
+
     token, key = config.zendesk.token(), config.redmine.key()
     register_secret(token)
     register_secret(key)

@@ -688,27 +688,32 @@ class Store:
         )
         return {r["ticket_id"]: r for r in rows}
 
+    # The three lookups below are read whole by every report: as pairs straight from the
+    # cursor, since a dict per row costs more than the query (tens of thousands of rows).
     def linked_tickets(self) -> dict[int, int]:
         """Issue id -> the ticket linked to it, for every link."""
-        return {r["issue_id"]: r["ticket_id"] for r in self._all("SELECT * FROM links")}
+        return dict(self.db.execute("SELECT issue_id, ticket_id FROM links").fetchall())
 
     def issue_parents(self) -> dict[int, int]:
         """Issue id -> parent id, for every subtask: `ancestors` is a walk up this."""
-        rows = self._all("SELECT id, parent_id FROM issues WHERE parent_id IS NOT NULL")
-        return {r["id"]: r["parent_id"] for r in rows}
+        sql = "SELECT id, parent_id FROM issues WHERE parent_id IS NOT NULL"
+        return dict(self.db.execute(sql).fetchall())
 
     def hours_of_trees(self, roots: Iterable[int]) -> dict[int, Decimal]:
         """Root -> `hours_for_issues(issue_tree(root))` (every root asked for is a key)."""
         out = {root: Decimal("0") for root in roots}
-        rows = self._all(
+        # Hours are exact decimal text; a tree logs few distinct values, so each is converted
+        # once and multiplied by how often it occurs (exact, as the sum of its copies).
+        rows = self.db.execute(
             "WITH RECURSIVE tree(root, id) AS (SELECT value, value FROM json_each(?) UNION "
             "SELECT tree.root, issues.id FROM issues JOIN tree ON issues.parent_id = tree.id) "
-            "SELECT tree.root AS root, time_entries.hours AS hours FROM tree "
-            "JOIN time_entries ON time_entries.issue_id = tree.id",
-            json.dumps(list(out)),
+            "SELECT tree.root, time_entries.hours, COUNT(*) FROM tree "
+            "JOIN time_entries ON time_entries.issue_id = tree.id "
+            "GROUP BY tree.root, time_entries.hours",
+            [json.dumps(list(out))],
         )
-        for r in rows:
-            out[r["root"]] += Decimal(r["hours"])
+        for root, hours, count in rows:
+            out[root] += Decimal(hours) * count
         return out
 
     # ---------------------------------------------------------------- effect journal

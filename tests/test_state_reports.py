@@ -39,7 +39,7 @@ def studio(store: Store) -> Store:
     ):
         store.save_issue(i, ticket_field=None)
     for n, (issue_id, hours) in enumerate(
-        [(1, "0.10"), (5, "0.20"), (3, "0.70"), (9, "100"), (5, "1.05"), (None, "2")]
+        [(1, "0.10"), (5, "0.20"), (3, "0.70"), (9, "100"), (5, "1.05"), (None, "2"), (2, "0.20")]
     ):
         store.save_time_entry(entry(n + 1, issue_id, hours))
     for ticket_id, issue_id in ((10, 1), (40, 4), (90, 9)):
@@ -77,7 +77,8 @@ def test_hours_of_trees_are_hours_for_issues_of_issue_tree(studio: Store) -> Non
     roots = [1, 2, 3, 4, 5, 7, 9, 404]
     got = studio.hours_of_trees(roots)
     assert got == {r: studio.hours_for_issues(studio.issue_tree(r)) for r in roots}
-    assert got[1] == Decimal("2.05") and str(got[404]) == "0"
+    # 0.20 is logged twice in 1's tree (on 5 and on 2): counted twice.
+    assert got[1] == Decimal("2.25") and got[2] == Decimal("1.45") and str(got[404]) == "0"
     assert studio.hours_of_trees([]) == {}
 
 
