@@ -4,6 +4,7 @@ the whole report before anything is written."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -18,11 +19,14 @@ from reports.render import billing_files, write_billing
 from reports.render_sla import sla_files
 
 
-def test_a_small_report_or_a_threaded_process_renders_on_one_process() -> None:
+def test_a_small_report_or_a_threaded_process_renders_on_one_process(monkeypatch) -> None:
+    # Threads an earlier test left behind (a server still shutting down) must not count here.
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     assert parallel.workers_for(500, cpus=2) == 2
     assert parallel.workers_for(500, cpus=64) == 500 // parallel.MIN_CLIENTS_PER_WORKER
     assert parallel.workers_for(parallel.MIN_CLIENTS_PER_WORKER * 2 - 1, cpus=8) == 1
     assert parallel.workers_for(3, cpus=8) == 1
+    monkeypatch.undo()
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)  # the daemon's scheduler, say
     other.start()
@@ -54,6 +58,17 @@ def test_render_each_keeps_the_items_order_across_workers() -> None:
     assert [b for name, b in forked if name.endswith(".b")] == [bytes([n]) for n in items]
     pids = {b for name, b in forked if name.endswith(".a")}
     assert str(parent).encode() not in pids and len(pids) == 3  # really the other processes
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_collector_is_paused_while_the_pieces_are_worked_and_back_after(workers) -> None:
+    assert gc.isenabled()
+    seen = parallel.fork_map(list(range(4)), lambda n: gc.isenabled(), workers=workers)
+    assert seen == [False] * 4
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(ZeroDivisionError):
+        parallel.fork_map([1, 0], lambda n: 1 / n, workers=workers)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 @pytest.fixture
