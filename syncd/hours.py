@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
-from itertools import pairwise
 
 import structlog
 
@@ -25,13 +24,14 @@ log = structlog.get_logger("syncd.hours")
 REREAD_CURSOR = "redmine_time_entries_reread"
 # The oldest entry stored by a scan for new entries that was cut short (see pull_time_entries).
 SCAN_FLOOR = "redmine_time_entries_scan_floor"
-# Redmine pages a list by offset: for every page it counts the whole filtered list, sorts it
-# and skips `offset` entries. On SQLite, with 200,000 entries, a page within a list's first
-# 4,000 took 0.22 s and one deeper 0.58 s (bench/, issue 6). So a period is read in windows
-# of at most WINDOW_ENTRIES entries: a window whose first page says it holds more is read as
-# that many shorter ones instead. The hourly re-read of the last reread_days stays one
-# request when idle.
-WINDOW_ENTRIES = 3000
+# Redmine pages a time-entry list by offset and counts the whole filtered list for every page:
+# with 200,000 entries over a year on SQLite a page of the whole year took 1.9 s (median of 12
+# at random offsets), a page of one month 0.75 s (bench/, issue 6). So long periods are read a
+# month at a time; the hourly re-read of the last reread_days stays one request when idle.
+# Shorter windows gain little: Redmine has no index on spent_on, so every page scans all the
+# projects' entries (a one-day window of 588 entries: 0.41 s, its month: 0.45 s, a page at
+# offset 16,000 of the month as fast as the first; the same month of a tenth of the data 0.18 s).
+LONG_PERIOD = timedelta(days=92)
 
 
 class HoursFlow(Flow):
@@ -71,10 +71,15 @@ class HoursFlow(Flow):
         """Re-read a period in full; entries we hold that Redmine no longer lists are gone.
         Deletion happens only after the whole period was read: a failure half way deletes
         nothing. Each page is stored as it comes (with the hours debts it causes), and only the
-        ids seen are remembered, in the store: memory stays flat however long the period."""
+        ids seen are remembered, in the store: memory stays flat however long the period.
+        A period longer than LONG_PERIOD (a backfill) is read a calendar month at a time."""
         projects = self.projects()
         self.store.start_reread()
-        self._reread_window(projects, since, until)
+        for start, end in reread_windows(since, until):
+            for page in self.tracker.time_entry_pages(projects=projects, since=start, until=end):
+                with self.store.atomic():
+                    self._save_entries(page)
+                    self.store.mark_reread(e.id for e in page)
         gone = self.store.unseen_time_entries(since.isoformat(), until.isoformat(), list(projects))
         with self.store.atomic():
             self.store.delete_time_entries(row["id"] for row in gone)
@@ -91,28 +96,6 @@ class HoursFlow(Flow):
                 spent_on=row["spent_on"],
             )
         self.stats.time_entries_deleted += len(gone)
-
-    def _reread_window(self, projects: dict[str, int], since: date, until: date) -> None:
-        """Store every entry spent in since..until; a window holding more than WINDOW_ENTRIES
-        is read as shorter ones instead (the page already read is kept, and read again)."""
-        pages = self.tracker.time_entry_pages(projects=projects, since=since, until=until)
-        for page in pages:
-            with self.store.atomic():
-                self._save_entries(page)
-                self.store.mark_reread(e.id for e in page)
-            if page.total > WINDOW_ENTRIES and since < until:
-                pages.close()
-                parts = split_period(since, until, -(-page.total // WINDOW_ENTRIES))
-                log.debug(
-                    "time_entries_window_split",
-                    since=since.isoformat(),
-                    until=until.isoformat(),
-                    entries=page.total,
-                    windows=len(parts),
-                )
-                for start, end in parts:
-                    self._reread_window(projects, start, end)
-                return
 
     def _save_entries(self, entries: Iterable[TimeEntry]) -> None:
         for entry in entries:
@@ -166,13 +149,18 @@ class HoursFlow(Flow):
             self.store.update_link(ticket_id, hours_pushed=text, hours_dirty=0)
 
 
-def split_period(since: date, until: date, parts: int) -> list[tuple[date, date]]:
-    """since..until (both included) as `parts` consecutive windows of nearly equal length (as
-    many as it has days, if fewer); together they cover every day once."""
-    days = (until - since).days + 1
-    parts = max(1, min(parts, days))
-    bounds = [since + timedelta(days=days * k // parts) for k in range(parts + 1)]
-    return [(a, b - timedelta(days=1)) for a, b in pairwise(bounds)]
+def reread_windows(since: date, until: date) -> list[tuple[date, date]]:
+    """The period as one window, or for a long one, its calendar months (first and last
+    clipped to the period); together they cover every day once."""
+    if until - since <= LONG_PERIOD:
+        return [(since, until)]
+    windows = []
+    start = since
+    while start <= until:
+        next_month = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        windows.append((start, min(until, next_month - timedelta(days=1))))
+        start = next_month
+    return windows
 
 
 def hours_text(hours: Decimal) -> str:

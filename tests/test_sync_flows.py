@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from studio import Studio
 
-import syncd.hours
-from connectors.redmine import RedmineConnector
 from emulator import ZendeskEmulator
 from syncd.hours import REREAD_CURSOR
 
@@ -328,53 +325,6 @@ def test_backfill_imports_history_and_writes_nothing(studio: Studio, redmine_use
     assert store.link_by_ticket(pending) is None
     store.close()
     assert "3 time entries" in out and "1 links adopted" in out
-
-
-def test_a_dense_period_is_read_in_shorter_windows_every_entry_once(
-    studio: Studio, redmine_user, monkeypatch
-):
-    """A window whose first page says it holds more than WINDOW_ENTRIES is read as shorter
-    ones (a one-day window is read whole): every entry is stored once, with its hours, and
-    one deleted in Redmine is found gone by the next re-read."""
-    monkeypatch.setattr(syncd.hours, "WINDOW_ENTRIES", 2)
-    windows: list[tuple[date, date]] = []
-    read = RedmineConnector.time_entry_pages
-
-    def recorded(self, *, projects, since=None, until=None):
-        windows.append((since, until))
-        return read(self, projects=projects, since=since, until=until)
-
-    monkeypatch.setattr(RedmineConnector, "time_entry_pages", recorded)
-    issue = studio.redmine.create_issue(studio.project, "A busy August")
-    days = ["2026-08-03"] * 3 + ["2026-08-04", "2026-08-20", "2026-09-01", "2026-09-30"]
-    logged = {}
-    for n, day in enumerate(days, start=1):
-        hours = Decimal(n) / 4
-        entry = studio.redmine.log_time(
-            float(hours), issue_id=issue["id"], user_id=redmine_user.id, spent_on=day
-        )
-        logged[entry["id"]] = hours
-
-    code, out = studio.syncd("backfill", "--since", "2026-08-01")
-
-    assert code == 0, out
-    assert windows[0] == (date(2026, 8, 1), date.today())
-    assert (date(2026, 8, 3), date(2026, 8, 3)) in windows  # 3 entries: one day, read whole
-    assert len(windows) > 3
-    store = studio.store()
-    stored = store._all("SELECT id, hours FROM time_entries")
-    assert {r["id"]: Decimal(r["hours"]) for r in stored} == logged
-    assert len(stored) == len(days)
-    store.close()
-
-    gone = next(iter(logged))
-    studio.redmine.delete_time_entry(gone)
-    code, out = studio.syncd("backfill", "--since", "2026-08-01")
-    assert code == 0, out
-    store = studio.store()
-    stored = store._all("SELECT id FROM time_entries")
-    assert {r["id"] for r in stored} == set(logged) - {gone}
-    store.close()
 
 
 def test_hours_owed_survive_a_death_before_the_push(studio: Studio, redmine_user, monkeypatch):
