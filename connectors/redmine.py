@@ -11,7 +11,7 @@ import requests
 from redminelib import Redmine, exceptions
 from redminelib.engines.sync import SyncEngine
 
-from connectors.base import ConnectorError, Issue, NewIssue, NotFound, TimeEntry
+from connectors.base import ConnectorError, Issue, NewIssue, NotFound, TimeEntry, TimeEntryPage
 from connectors.http import make_session, transport_fault
 
 PAGE = 100  # Redmine's default maximum page size
@@ -172,7 +172,7 @@ class RedmineConnector:
 
     def time_entry_pages(
         self, *, projects: dict[str, int], since: date | None = None, until: date | None = None
-    ) -> Iterator[list[TimeEntry]]:
+    ) -> Iterator[TimeEntryPage]:
         """Time entries of the projects, newest first; stop iterating to stop fetching."""
         self._learn(projects)
         base = [*_project_filter(projects), ("sort", "created_on:desc,id:desc"), ("limit", PAGE)]
@@ -189,10 +189,11 @@ class RedmineConnector:
                 lambda o=offset: self._get("/time_entries.json", [*base, ("offset", o)])
             )
             entries = [self._time_entry(x) for x in raw.get("time_entries", [])]
+            total = int(raw.get("total_count", 0))
             if entries:
-                yield entries
+                yield TimeEntryPage(entries, total)
             offset += len(entries)
-            if len(entries) < PAGE or offset >= int(raw.get("total_count", 0)):
+            if len(entries) < PAGE or offset >= total:
                 return
 
     def project_ids(self) -> dict[str, int]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from connectors.base import ConnectorError
 from reports.billing import BillingError
 from syncd import app
 from syncd.config import Config, ConfigError, load_config
@@ -157,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BillingError as e:
         print(f"syncd: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except ConnectorError as e:
+        # A one-shot command (backfill, adopt, a report's re-read) that a tracker failed; a
+        # sync cycle handles its own. What it stored stays, and nothing was deleted: a period
+        # is pruned only once read in full. Running it again picks up from there.
+        print(f"syncd: {e}; nothing was lost, run the command again", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except BrokenPipeError:  # `syncd status | head`: the reader left, nothing went wrong
         # Point stdout at /dev/null so the interpreter's final flush doesn't fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -9,6 +9,9 @@ from decimal import Decimal
 import pytest
 from studio import Studio
 
+import connectors.redmine as redmine_connector
+from connectors.base import ConnectorError
+from connectors.redmine import RedmineConnector
 from emulator import ZendeskEmulator
 from syncd.hours import REREAD_CURSOR
 
@@ -325,6 +328,127 @@ def test_backfill_imports_history_and_writes_nothing(studio: Studio, redmine_use
     assert store.link_by_ticket(pending) is None
     store.close()
     assert "3 time entries" in out and "1 links adopted" in out
+
+
+@pytest.fixture
+def two_projects(studio: Studio, redmine_user):
+    """A second client with its own project; pages of two entries; every time-entry request
+    recorded as (offset, the project ids asked for, whether it is a period re-read)."""
+    other = studio.redmine.create_project(name="syncd test: a second client")
+    studio.redmine.add_member(other, redmine_user.id)
+    studio.write_config(
+        extra_toml=f"""
+[[clients]]
+id = "globex"
+name = "Globex"
+zendesk_organization_id = {studio.other_org_id}
+redmine_projects = ["{other}"]
+"""
+    )
+    yield other
+    studio.redmine.delete_project(other)
+
+
+def _record_entry_requests(monkeypatch) -> list[tuple[int, tuple[str, ...], bool]]:
+    monkeypatch.setattr(redmine_connector, "PAGE", 2)
+    asked: list[tuple[int, tuple[str, ...], bool]] = []
+    get = RedmineConnector._get
+
+    def recorded(self, path, params):
+        if path == "/time_entries.json":
+            projects = tuple(v for k, v in params if k == "v[project_id][]")
+            asked.append((dict(params)["offset"], projects, ("f[]", "spent_on") in params))
+        return get(self, path, params)
+
+    monkeypatch.setattr(RedmineConnector, "_get", recorded)
+    return asked
+
+
+def _log(studio: Studio, user, project, count: int) -> dict[int, Decimal]:
+    issue = studio.redmine.create_issue(project, "September's work")
+    logged = {}
+    for day in range(1, count + 1):
+        entry = studio.redmine.log_time(
+            day / 4, issue_id=issue["id"], user_id=user.id, spent_on=f"2026-09-0{day}"
+        )
+        logged[entry["id"]] = Decimal(day) / 4
+    return logged
+
+
+def _stored_entries(studio: Studio) -> dict[int, Decimal]:
+    store = studio.store()
+    try:
+        return {r["id"]: Decimal(r["hours"]) for r in store._all("SELECT * FROM time_entries")}
+    finally:
+        store.close()
+
+
+def test_a_long_re_read_asks_project_by_project(
+    studio: Studio, redmine_user, two_projects, monkeypatch
+):
+    """Redmine scans all the entries of the projects asked for on every page: a window that
+    holds two pages a project is read one project at a time; a short one in one list."""
+    asked = _record_entry_requests(monkeypatch)
+    logged = _log(studio, redmine_user, studio.project, 5) | _log(
+        studio, redmine_user, two_projects, 4
+    )
+    both = (str(studio.project.id), str(two_projects.id))
+
+    code, out = studio.syncd("backfill", "--since", "2026-09-01")
+
+    assert code == 0, out
+    assert _stored_entries(studio) == logged
+    september = [(offset, ids) for offset, ids, period in asked if period][:6]
+    assert (
+        september
+        == [
+            (0, both),  # 9 entries: two pages of two for each of the two projects
+            (0, both[:1]),
+            (2, both[:1]),
+            (4, both[:1]),
+            (0, both[1:]),
+            (2, both[1:]),
+        ]
+    )
+    # The months since hold nothing: one request each, for both projects at once.
+    assert {(offset, ids) for offset, ids, period in asked[6:] if period} == {(0, both)}
+
+    studio.redmine.delete_time_entry(next(iter(logged)))  # 8 entries: still by project
+    del asked[:]
+    assert studio.syncd("backfill", "--since", "2026-09-01")[0] == 0
+    assert len(_stored_entries(studio)) == 8
+    assert [ids for _, ids, period in asked if period][:2] == [both, both[:1]]
+
+
+def test_a_page_that_fails_fails_the_re_read_and_deletes_nothing(
+    studio: Studio, redmine_user, two_projects, monkeypatch, capsys
+):
+    _record_entry_requests(monkeypatch)
+    logged = _log(studio, redmine_user, studio.project, 5) | _log(
+        studio, redmine_user, two_projects, 4
+    )
+    assert studio.syncd("backfill", "--since", "2026-09-01")[0] == 0
+    gone = next(iter(logged))
+    studio.redmine.delete_time_entry(gone)
+    get = RedmineConnector._get
+
+    def failing(self, path, params):
+        if ("offset", 2) in params and ("v[project_id][]", str(two_projects.id)) in params:
+            raise ConnectorError("Redmine: server error (500)", retryable=True, status=500)
+        return get(self, path, params)
+
+    monkeypatch.setattr(RedmineConnector, "_get", failing)
+    capsys.readouterr()
+    code, out = studio.syncd("backfill", "--since", "2026-09-01")
+    assert code == 69, out
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "syncd: Redmine: server error (500); nothing was lost, run the command again"
+    )
+    assert _stored_entries(studio) == logged  # read half way: nothing deleted
+
+    monkeypatch.setattr(RedmineConnector, "_get", get)
+    assert studio.syncd("backfill", "--since", "2026-09-01")[0] == 0
+    assert _stored_entries(studio) == {k: v for k, v in logged.items() if k != gone}
 
 
 def test_hours_owed_survive_a_death_before_the_push(studio: Studio, redmine_user, monkeypatch):
