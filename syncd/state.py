@@ -688,7 +688,7 @@ class Store:
         )
         return {r["ticket_id"]: r for r in rows}
 
-    # The three lookups below are read whole by every report: as pairs straight from the
+    # The two lookups below are read whole by every report: as pairs straight from the
     # cursor, since a dict per row costs more than the query (tens of thousands of rows).
     def linked_tickets(self) -> dict[int, int]:
         """Issue id -> the ticket linked to it, for every link."""
