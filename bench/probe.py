@@ -1,9 +1,12 @@
 """Run syncd's CLI with a stopwatch on its HTTP: `python -m bench.probe SYNCD-ARGS...`.
 
-The hook wraps requests' HTTPAdapter.send, the one call through which both connectors (zenpy
+The hook wraps requests' Session.send, the one call through which both connectors (zenpy
 and python-redmine, on connectors/http.py's session) reach the network: its time covers the
-connection, the request, waiting for the server and reading the body, retries and their
-back-off included; JSON parsing and everything syncd does with the answer happen after it.
+connection, the request, waiting for the server and reading the body (requests reads it
+after the adapter returns: timing HTTPAdapter.send, as this probe first did, counted the
+download as syncd's own time), retries and their back-off included; JSON parsing and
+everything syncd does with the answer happen after it. A redirect's send, inside the
+first, is not counted twice.
 At exit the totals go to $SYNCD_BENCH_PROBE_OUT as JSON:
 {"seconds": s, "requests": n, "by_host": {"127.0.0.1:3200": {"requests": n, "seconds": s}},
  "peak_rss_mb": VmHWM of the process at exit}
@@ -21,17 +24,23 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
+from requests import Session
 
 _totals: dict[str, Any] = {"seconds": 0.0, "requests": 0, "by_host": {}}
-_send = HTTPAdapter.send
+_send = Session.send
+_depth = 0  # a redirect is sent from within the first send
 
 
-def _timed_send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
+def _timed_send(self: Session, request: Any, **kwargs: Any) -> Any:
+    global _depth
+    if _depth:
+        return _send(self, request, **kwargs)
+    _depth += 1
     start = time.perf_counter()
     try:
-        return _send(self, request, *args, **kwargs)
+        return _send(self, request, **kwargs)
     finally:
+        _depth -= 1
         spent = time.perf_counter() - start
         host = urlsplit(request.url).netloc
         entry = _totals["by_host"].setdefault(host, {"requests": 0, "seconds": 0.0})
@@ -64,7 +73,7 @@ def _write() -> None:
 
 
 def main() -> int:
-    HTTPAdapter.send = _timed_send  # type: ignore[method-assign]
+    Session.send = _timed_send  # type: ignore[method-assign]
     atexit.register(_write)
     from syncd.cli import main as syncd_main
 

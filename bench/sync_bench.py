@@ -397,8 +397,9 @@ def backfill(rm: Redmine, *, quick: bool, keep: bool = False) -> tuple[list[dict
             "%",
             target="< 50 % (wall time dominated by the APIs)",
             met=max(outside) < 0.5,
-            beside="method: the probe (bench/probe.py) times every requests HTTPAdapter.send "
-            "in the syncd process; share = 1 - HTTP time / wall time",
+            beside="method: the probe (bench/probe.py) times every requests Session.send "
+            "(the body's download included) in the syncd process; share = 1 - HTTP time / "
+            "wall time",
             measured_on=on,
             digits=1,
         ),
