@@ -147,14 +147,6 @@ class TimeEntry:
     custom_fields: dict[int, str] = field(default_factory=dict)
 
 
-class TimeEntryPage(list[TimeEntry]):
-    """One page of a time-entry list, and how many entries the whole list holds."""
-
-    def __init__(self, entries: list[TimeEntry], total: int) -> None:
-        super().__init__(entries)
-        self.total = total
-
-
 class Helpdesk(Protocol):
     def ticket_pages(self, *, cursor: str | None, start_time: datetime) -> Iterator[TicketPage]:
         """Incremental export: pages of changed tickets, oldest first, each with its cursor."""
@@ -223,11 +215,10 @@ class Tracker(Protocol):
 
     def time_entry_pages(
         self, *, projects: dict[str, int], since: date | None = None, until: date | None = None
-    ) -> Iterator[TimeEntryPage]:
-        """Time entries newest first (by creation), a page at a time, each with the list's
-        total; stop iterating to stop fetching. Redmine 5.0 has no updated_on filter on time
-        entries: edits and deletions are found only by re-reading a period (`since`..`until`,
-        by spent_on)."""
+    ) -> Iterator[list[TimeEntry]]:
+        """Time entries newest first (by creation), a page at a time; stop iterating to stop
+        fetching. Redmine 5.0 has no updated_on filter on time entries: edits and deletions
+        are found only by re-reading a period (`since`..`until`, by spent_on)."""
         ...
 
     def issue_url(self, issue_id: int) -> str: ...

@@ -28,12 +28,7 @@ SCAN_FLOOR = "redmine_time_entries_scan_floor"
 # with 200,000 entries over a year on SQLite a page of the whole year took 1.9 s (median of 12
 # at random offsets), a page of one month 0.75 s (bench/, issue 6). So long periods are read a
 # month at a time; the hourly re-read of the last reread_days stays one request when idle.
-# Shorter windows gain little: Redmine has no index on spent_on, so every page scans all the
-# entries of the projects asked for (a one-day window of 588 entries: 0.41 s, its month 0.45 s,
-# a page 16,000 deep as fast as the first). Asking for fewer projects does: a month of one of
-# those ten projects took 0.19 s a page, the ten together 0.48 s. So a window that holds at
-# least PAGES_PER_PROJECT pages per project is read project by project.
-PAGES_PER_PROJECT = 2
+# Shorter windows gain little; fewer projects per request do (connectors/redmine.py).
 LONG_PERIOD = timedelta(days=92)
 
 
@@ -79,7 +74,10 @@ class HoursFlow(Flow):
         projects = self.projects()
         self.store.start_reread()
         for start, end in reread_windows(since, until):
-            self._reread_window(projects, start, end)
+            for page in self.tracker.time_entry_pages(projects=projects, since=start, until=end):
+                with self.store.atomic():
+                    self._save_entries(page)
+                    self.store.mark_reread(e.id for e in page)
         gone = self.store.unseen_time_entries(since.isoformat(), until.isoformat(), list(projects))
         with self.store.atomic():
             self.store.delete_time_entries(row["id"] for row in gone)
@@ -96,30 +94,6 @@ class HoursFlow(Flow):
                 spent_on=row["spent_on"],
             )
         self.stats.time_entries_deleted += len(gone)
-
-    def _reread_window(self, projects: dict[str, int], since: date, until: date) -> None:
-        """Store every entry of the projects spent in since..until: in one list, or project by
-        project when the list's first page says it holds PAGES_PER_PROJECT pages a project
-        (that page is stored, and read again there)."""
-        pages = self.tracker.time_entry_pages(projects=projects, since=since, until=until)
-        first = next(pages, None)
-        if first is None:
-            return
-        self._store_reread(first)
-        if len(projects) < 2 or first.total < PAGES_PER_PROJECT * len(projects) * len(first):
-            for page in pages:
-                self._store_reread(page)
-            return
-        pages.close()
-        for ident, pid in projects.items():
-            one = {ident: pid}
-            for page in self.tracker.time_entry_pages(projects=one, since=since, until=until):
-                self._store_reread(page)
-
-    def _store_reread(self, page: list[TimeEntry]) -> None:
-        with self.store.atomic():
-            self._save_entries(page)
-            self.store.mark_reread(e.id for e in page)
 
     def _save_entries(self, entries: Iterable[TimeEntry]) -> None:
         for entry in entries:
