@@ -332,8 +332,7 @@ def test_backfill_imports_history_and_writes_nothing(studio: Studio, redmine_use
 
 @pytest.fixture
 def two_projects(studio: Studio, redmine_user):
-    """A second client with its own project; pages of two entries; every time-entry request
-    recorded as (offset, the project ids asked for, whether it is a period re-read)."""
+    """A second client with its own project, deleted after the test."""
     other = studio.redmine.create_project(name="syncd test: a second client")
     studio.redmine.add_member(other, redmine_user.id)
     studio.write_config(
@@ -350,6 +349,8 @@ redmine_projects = ["{other}"]
 
 
 def _record_entry_requests(monkeypatch) -> list[tuple[int, tuple[str, ...], bool]]:
+    """Pages of two entries; every time-entry request recorded as (offset, the project ids
+    asked for, whether it is a period re-read)."""
     monkeypatch.setattr(redmine_connector, "PAGE", 2)
     asked: list[tuple[int, tuple[str, ...], bool]] = []
     get = RedmineConnector._get
